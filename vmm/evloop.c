@@ -1,0 +1,321 @@
+/* Event loop: epoll over registered fds; an eventfd wakes it for deferred calls and stop;
+ * each timer is a timerfd. Sources deleted during a batch are only marked dead and freed
+ * after the batch, so a callback may delete any source, including its own. */
+#define _GNU_SOURCE
+#include "vmm/evloop.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EVLOOP_BATCH 64
+
+struct evloop_source {
+    struct evloop_source *next;
+    int fd;
+    atomic_bool dead;
+    evloop_fd_fn fn;
+    void *opaque;
+};
+
+struct evloop_call {
+    struct evloop_call *next;
+    evloop_cb fn;
+    void *opaque;
+};
+
+struct evloop_timer {
+    struct evloop *loop;
+    int fd;
+    evloop_cb fn;
+    void *opaque;
+    atomic_bool armed;
+};
+
+struct evloop {
+    int epfd;
+    int wakefd;
+    atomic_bool stop;
+    pthread_t thread;
+    atomic_bool running;
+    pthread_mutex_t lock; /* sources list and call queue */
+    struct evloop_source *sources;
+    struct evloop_call *calls, **calls_tail;
+    bool in_batch;
+};
+
+uint64_t evloop_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void evloop_wake(struct evloop *loop)
+{
+    uint64_t one = 1;
+    ssize_t r = write(loop->wakefd, &one, sizeof(one));
+    (void)r; /* EAGAIN means the counter is already non-zero: the loop will wake anyway */
+}
+
+static void evloop_run_calls(struct evloop *loop)
+{
+    pthread_mutex_lock(&loop->lock);
+    struct evloop_call *c = loop->calls;
+    loop->calls = NULL;
+    loop->calls_tail = &loop->calls;
+    pthread_mutex_unlock(&loop->lock);
+    while (c) {
+        struct evloop_call *next = c->next;
+        c->fn(c->opaque);
+        free(c);
+        c = next;
+    }
+}
+
+static void evloop_on_wake(void *opaque, uint32_t events)
+{
+    struct evloop *loop = opaque;
+    uint64_t v;
+    (void)events;
+    ssize_t r = read(loop->wakefd, &v, sizeof(v));
+    (void)r;
+    evloop_run_calls(loop);
+}
+
+struct evloop *evloop_create(void)
+{
+    struct evloop *loop = calloc(1, sizeof(*loop));
+    if (!loop)
+        return NULL;
+    pthread_mutex_init(&loop->lock, NULL);
+    loop->calls_tail = &loop->calls;
+    loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+    loop->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (loop->epfd < 0 || loop->wakefd < 0 ||
+        evloop_add_fd(loop, loop->wakefd, EPOLLIN, evloop_on_wake, loop) < 0) {
+        int err = errno;
+        evloop_destroy(loop);
+        errno = err;
+        return NULL;
+    }
+    return loop;
+}
+
+void evloop_destroy(struct evloop *loop)
+{
+    if (!loop)
+        return;
+    while (loop->sources) {
+        struct evloop_source *s = loop->sources;
+        loop->sources = s->next;
+        free(s);
+    }
+    while (loop->calls) {
+        struct evloop_call *c = loop->calls;
+        loop->calls = c->next;
+        free(c);
+    }
+    if (loop->epfd >= 0)
+        close(loop->epfd);
+    if (loop->wakefd >= 0)
+        close(loop->wakefd);
+    pthread_mutex_destroy(&loop->lock);
+    free(loop);
+}
+
+int evloop_add_fd(struct evloop *loop, int fd, uint32_t events, evloop_fd_fn fn, void *opaque)
+{
+    struct evloop_source *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    *s = (struct evloop_source){.fd = fd, .fn = fn, .opaque = opaque};
+    struct epoll_event ev = {.events = events, .data.ptr = s};
+    pthread_mutex_lock(&loop->lock);
+    if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        int err = errno;
+        pthread_mutex_unlock(&loop->lock);
+        free(s);
+        return -err;
+    }
+    s->next = loop->sources;
+    loop->sources = s;
+    pthread_mutex_unlock(&loop->lock);
+    return 0;
+}
+
+static struct evloop_source *evloop_find(struct evloop *loop, int fd)
+{
+    for (struct evloop_source *s = loop->sources; s; s = s->next)
+        if (s->fd == fd && !s->dead)
+            return s;
+    return NULL;
+}
+
+int evloop_mod_fd(struct evloop *loop, int fd, uint32_t events)
+{
+    pthread_mutex_lock(&loop->lock);
+    struct evloop_source *s = evloop_find(loop, fd);
+    int rc = -ENOENT;
+    if (s) {
+        struct epoll_event ev = {.events = events, .data.ptr = s};
+        rc = epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+    }
+    pthread_mutex_unlock(&loop->lock);
+    return rc;
+}
+
+/* Frees dead sources; caller holds the lock and no batch is in progress. */
+static void evloop_reap(struct evloop *loop)
+{
+    for (struct evloop_source **pp = &loop->sources; *pp;) {
+        struct evloop_source *s = *pp;
+        if (s->dead) {
+            *pp = s->next;
+            free(s);
+        } else {
+            pp = &s->next;
+        }
+    }
+}
+
+int evloop_del_fd(struct evloop *loop, int fd)
+{
+    pthread_mutex_lock(&loop->lock);
+    struct evloop_source *s = evloop_find(loop, fd);
+    if (s) {
+        epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+        atomic_store(&s->dead, true);
+        if (!loop->in_batch)
+            evloop_reap(loop);
+    }
+    pthread_mutex_unlock(&loop->lock);
+    return s ? 0 : -ENOENT;
+}
+
+int evloop_run_once(struct evloop *loop, int timeout_ms)
+{
+    struct epoll_event ev[EVLOOP_BATCH];
+    /* Mark the batch before waiting: a source deleted by another thread from here on is
+     * only marked dead, so the pointers epoll hands back stay valid until the reap below. */
+    pthread_mutex_lock(&loop->lock);
+    loop->in_batch = true;
+    pthread_mutex_unlock(&loop->lock);
+    int n = epoll_wait(loop->epfd, ev, EVLOOP_BATCH, timeout_ms);
+    int err = errno;
+    for (int i = 0; i < n; i++) {
+        struct evloop_source *s = ev[i].data.ptr;
+        /* A source deleted earlier in this batch is skipped. */
+        if (!atomic_load(&s->dead))
+            s->fn(s->opaque, ev[i].events);
+    }
+    pthread_mutex_lock(&loop->lock);
+    loop->in_batch = false;
+    evloop_reap(loop);
+    pthread_mutex_unlock(&loop->lock);
+    if (n < 0)
+        return err == EINTR ? 0 : -err;
+    return n;
+}
+
+int evloop_run(struct evloop *loop)
+{
+    loop->thread = pthread_self();
+    atomic_store(&loop->running, true);
+    int rc = 0;
+    while (!atomic_load(&loop->stop)) {
+        rc = evloop_run_once(loop, -1);
+        if (rc < 0)
+            break;
+        rc = 0;
+    }
+    atomic_store(&loop->running, false);
+    return rc;
+}
+
+void evloop_stop(struct evloop *loop)
+{
+    atomic_store(&loop->stop, true);
+    evloop_wake(loop);
+}
+
+bool evloop_stopping(struct evloop *loop)
+{
+    return atomic_load(&loop->stop);
+}
+
+bool evloop_in_loop_thread(struct evloop *loop)
+{
+    return atomic_load(&loop->running) && pthread_equal(loop->thread, pthread_self());
+}
+
+int evloop_call(struct evloop *loop, evloop_cb fn, void *opaque)
+{
+    struct evloop_call *c = malloc(sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    *c = (struct evloop_call){NULL, fn, opaque};
+    pthread_mutex_lock(&loop->lock);
+    *loop->calls_tail = c;
+    loop->calls_tail = &c->next;
+    pthread_mutex_unlock(&loop->lock);
+    evloop_wake(loop);
+    return 0;
+}
+
+static void evloop_on_timer(void *opaque, uint32_t events)
+{
+    struct evloop_timer *t = opaque;
+    uint64_t expirations;
+    (void)events;
+    if (read(t->fd, &expirations, sizeof(expirations)) != sizeof(expirations))
+        return; /* re-armed or disarmed since epoll saw it: nothing expired */
+    atomic_store(&t->armed, false);
+    t->fn(t->opaque);
+}
+
+struct evloop_timer *evloop_timer_new(struct evloop *loop, evloop_cb fn, void *opaque)
+{
+    struct evloop_timer *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    *t = (struct evloop_timer){.loop = loop, .fn = fn, .opaque = opaque};
+    t->fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (t->fd < 0 || evloop_add_fd(loop, t->fd, EPOLLIN, evloop_on_timer, t) < 0) {
+        if (t->fd >= 0)
+            close(t->fd);
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+int evloop_timer_arm(struct evloop_timer *t, uint64_t ns)
+{
+    struct itimerspec its = {0};
+    its.it_value.tv_sec = (time_t)(ns / 1000000000u);
+    its.it_value.tv_nsec = (long)(ns % 1000000000u);
+    atomic_store(&t->armed, ns != 0);
+    return timerfd_settime(t->fd, 0, &its, NULL) < 0 ? -errno : 0;
+}
+
+bool evloop_timer_armed(struct evloop_timer *t)
+{
+    return atomic_load(&t->armed);
+}
+
+void evloop_timer_free(struct evloop_timer *t)
+{
+    if (!t)
+        return;
+    evloop_del_fd(t->loop, t->fd);
+    close(t->fd);
+    free(t);
+}
