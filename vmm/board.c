@@ -1,0 +1,235 @@
+/* The device model table and the built-in legacy devices. NIC models add one entry each. */
+#include "vmm/board.h"
+#include "devices/legacy.h"
+#include "devices/uart.h"
+#include "vmm/console.h"
+#include "vmm/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define COM1_PORT 0x3f8
+#define COM1_IRQ  4
+
+int board_register_io(struct vm *vm, struct machine_device *d, enum iobus_space space,
+                      uint64_t base, uint64_t len, iobus_fn fn, void *opaque, char *err,
+                      size_t errlen)
+{
+    int id = iobus_register(vm->bus, space, base, len, d->id, fn, opaque);
+    if (id < 0)
+        snprintf(err, errlen, "%s: cannot claim %s 0x%llx+0x%llx: %s", d->id,
+                 space == IOBUS_PIO ? "ports" : "MMIO", (unsigned long long)base,
+                 (unsigned long long)len,
+                 id == -EEXIST ? "overlaps another device" : strerror(-id));
+    return id;
+}
+
+/* --- COM1 ---------------------------------------------------------------------------- */
+
+static int uart_place(struct machine *m, struct opts *o, char *err, size_t errlen)
+{
+    (void)o;
+    if (!machine_add_isa(m, "uart", "com1", COM1_PORT, UART_REG_SPAN, COM1_IRQ)) {
+        snprintf(err, errlen, "cannot place COM1 at 0x3f8, IRQ 4");
+        return -EBUSY;
+    }
+    return 0;
+}
+
+static int uart_create_dev(struct vm *vm, struct machine_device *d, char *err, size_t errlen)
+{
+    vm->uart = uart_create(&console_uart_ops, vm->console, &vm->irq[d->irq]);
+    if (!vm->uart)
+        return -ENOMEM;
+    d->state = vm->uart;
+    int id = board_register_io(vm, d, IOBUS_PIO, d->pio_base, d->pio_size, uart_io, vm->uart, err,
+                               errlen);
+    return id < 0 ? id : 0;
+}
+
+static void uart_destroy_dev(struct vm *vm, struct machine_device *d)
+{
+    uart_destroy(d->state);
+    vm->uart = NULL;
+}
+
+/* --- i8042 reset line, POST port, isa-debug-exit -------------------------------------- */
+
+static void legacy_reset(void *opaque)
+{
+    struct vm *vm = opaque;
+    log_info("guest reset through the i8042; stopping (nicvm does not reboot)");
+    vm_request_stop(vm, VM_STOP_RESET, NICVM_EXIT_OK);
+}
+
+static void legacy_debug_exit(void *opaque, int code)
+{
+    vm_request_stop(opaque, VM_STOP_DEBUG_EXIT, code);
+}
+
+static const struct legacy_ops board_legacy_ops = {legacy_reset, legacy_debug_exit};
+
+static int i8042_place(struct machine *m, struct opts *o, char *err, size_t errlen)
+{
+    (void)o;
+    if (!machine_add_isa(m, "i8042", "i8042", I8042_DATA_PORT, 5, -1)) {
+        snprintf(err, errlen, "cannot place the i8042 at 0x60");
+        return -EBUSY;
+    }
+    return 0;
+}
+
+static int legacy_create_dev(struct vm *vm, struct machine_device *d, iobus_fn fn, char *err,
+                             size_t errlen)
+{
+    vm->legacy.ops = &board_legacy_ops;
+    vm->legacy.opaque = vm;
+    d->state = &vm->legacy;
+    int id =
+        board_register_io(vm, d, IOBUS_PIO, d->pio_base, d->pio_size, fn, &vm->legacy, err, errlen);
+    return id < 0 ? id : 0;
+}
+
+static int i8042_create(struct vm *vm, struct machine_device *d, char *err, size_t errlen)
+{
+    return legacy_create_dev(vm, d, i8042_io, err, errlen);
+}
+
+static int post_place(struct machine *m, struct opts *o, char *err, size_t errlen)
+{
+    (void)o;
+    if (!machine_add_isa(m, "post", "post", POST_PORT, 1, -1)) {
+        snprintf(err, errlen, "cannot place the POST port at 0x80");
+        return -EBUSY;
+    }
+    return 0;
+}
+
+static int post_create(struct vm *vm, struct machine_device *d, char *err, size_t errlen)
+{
+    return legacy_create_dev(vm, d, post_io, err, errlen);
+}
+
+static int debug_exit_place(struct machine *m, struct opts *o, char *err, size_t errlen)
+{
+    uint64_t base, size;
+    int rc = opts_get_u64(o, "iobase", DEBUG_EXIT_PORT, 0, 0xffff, &base, err, errlen);
+    if (!rc)
+        rc = opts_get_u64(o, "iosize", 1, 1, 4, &size, err, errlen);
+    if (rc)
+        return rc;
+    const char *id = opts_get(o, "id");
+    if (!machine_add_isa(m, "isa-debug-exit", id, (uint16_t)base, (uint16_t)size, -1)) {
+        snprintf(err, errlen, "isa-debug-exit: ports 0x%llx+%llu are taken (choose iobase=)",
+                 (unsigned long long)base, (unsigned long long)size);
+        return -EBUSY;
+    }
+    return 0;
+}
+
+static int debug_exit_create(struct vm *vm, struct machine_device *d, char *err, size_t errlen)
+{
+    return legacy_create_dev(vm, d, debug_exit_io, err, errlen);
+}
+
+/* --- the table ------------------------------------------------------------------------ */
+
+static const struct board_model board_models[] = {
+    {"uart", "16550A UART on COM1", false, uart_place, uart_create_dev, uart_destroy_dev},
+    {"i8042", "reset line only", false, i8042_place, i8042_create, NULL},
+    {"post", "port 0x80", false, post_place, post_create, NULL},
+    {"isa-debug-exit", "QEMU-compatible test exit port", true, debug_exit_place, debug_exit_create,
+     NULL},
+};
+
+#define BOARD_NR_MODELS (sizeof(board_models) / sizeof(board_models[0]))
+
+static const struct board_model *board_find(const char *name)
+{
+    for (size_t i = 0; i < BOARD_NR_MODELS; i++)
+        if (strcmp(board_models[i].name, name) == 0)
+            return &board_models[i];
+    return NULL;
+}
+
+static void board_list_user_models(char *buf, size_t len)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < BOARD_NR_MODELS && off < len; i++)
+        if (board_models[i].user)
+            off += (size_t)snprintf(buf + off, len - off, "%s%s", off ? ", " : "",
+                                    board_models[i].name);
+}
+
+static int board_place_device(struct machine *m, struct opts *o, char *err, size_t errlen)
+{
+    const char *driver = opts_get(o, "driver");
+    const struct board_model *bm = driver ? board_find(driver) : NULL;
+    if (!bm || !bm->user) {
+        char list[256];
+        board_list_user_models(list, sizeof(list));
+        snprintf(err, errlen, "-device %s: unknown device model '%s' (available: %s)", o->text,
+                 driver ? driver : "", list);
+        return -EINVAL;
+    }
+    unsigned before = m->nr_devices;
+    char sub[256];
+    int rc = bm->place(m, o, sub, sizeof(sub));
+    if (rc == 0)
+        rc = opts_check_unused(o, driver, sub, sizeof(sub));
+    if (rc) {
+        snprintf(err, errlen, "-device %s: %s", o->text, sub);
+        return rc;
+    }
+    for (unsigned i = before; i < m->nr_devices; i++)
+        m->dev[i].opts = o;
+    return 0;
+}
+
+int board_place(struct machine *m, struct nicvm_config *cfg, char *err, size_t errlen)
+{
+    static const char *const builtin[] = {"uart", "i8042", "post"};
+    for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++) {
+        int rc = board_find(builtin[i])->place(m, NULL, err, errlen);
+        if (rc)
+            return rc;
+    }
+    for (unsigned i = 0; i < cfg->nr_device; i++) {
+        int rc = board_place_device(m, cfg->device[i], err, errlen);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int board_create(struct vm *vm, char *err, size_t errlen)
+{
+    for (unsigned i = 0; i < vm->machine.nr_devices; i++) {
+        struct machine_device *d = &vm->machine.dev[i];
+        const struct board_model *bm = board_find(d->model);
+        if (!bm) {
+            snprintf(err, errlen, "%s: no model '%s'", d->id, d->model);
+            return -EINVAL;
+        }
+        int rc = bm->create(vm, d, err, errlen);
+        if (rc) {
+            if (!err[0])
+                snprintf(err, errlen, "%s: %s", d->id, strerror(-rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
+void board_destroy(struct vm *vm)
+{
+    for (unsigned i = vm->machine.nr_devices; i-- > 0;) {
+        struct machine_device *d = &vm->machine.dev[i];
+        const struct board_model *bm = board_find(d->model);
+        if (bm && bm->destroy && d->state)
+            bm->destroy(vm, d);
+        d->state = NULL;
+    }
+}

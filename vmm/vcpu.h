@@ -1,0 +1,48 @@
+/* vCPU threads: each runs KVM_RUN in a loop and dispatches every exit through a table
+ * indexed by exit reason. Port I/O and MMIO go to the iobus; failures are decoded, the
+ * faulting instruction disassembled, registers dumped, and the VM stopped. */
+#ifndef NICVM_VCPU_H
+#define NICVM_VCPU_H
+
+#include "vmm/stats.h"
+#include "vmm/vm.h"
+
+#include <pthread.h>
+#include <stdio.h>
+
+struct kvm_run;
+
+struct vcpu {
+    struct vm *vm;
+    unsigned id;
+    int fd;
+    struct kvm_run *run;
+    pthread_t thread;
+    bool started;
+    struct vcpu_stats stats;
+};
+
+/* vcpu_create: KVM_CREATE_VCPU, the kvm_run mapping, and the power-on state for this CPU
+ * (CPUID, MSRs, FPU, LAPIC; long mode at vm->kernel.entry for vCPU 0). Returns 0/-errno. */
+int vcpu_create(struct vm *vm, unsigned id, struct vcpu **out, char *err, size_t errlen);
+
+/* vcpu_start: starts the thread. Returns 0 or -errno. */
+int vcpu_start(struct vcpu *v);
+
+/* vcpu_kick: makes the vCPU leave KVM_RUN promptly (immediate_exit plus a signal). */
+void vcpu_kick(struct vcpu *v);
+
+/* vcpu_join: waits for the thread (after vm_request_stop and vcpu_kick). */
+void vcpu_join(struct vcpu *v);
+
+/* vcpu_destroy: unmaps and closes. */
+void vcpu_destroy(struct vcpu *v);
+
+/* vcpu_signal_init: installs the kick signal's handler (once per process). */
+int vcpu_signal_init(void);
+
+/* vcpu_report: prints the failure report for the current exit: what, the decoded reason,
+ * the instruction at rip disassembled, and the registers. */
+void vcpu_report(struct vcpu *v, const char *what);
+
+#endif

@@ -1,0 +1,350 @@
+/* VM lifetime: prepare (inputs), create (KVM and devices), run (threads), destroy. */
+#define _GNU_SOURCE
+#include "vmm/vm.h"
+#include "boot/cmdline.h"
+#include "boot/layout.h"
+#include "boot/mptable.h"
+#include "boot/x86tables.h"
+#include "boot/zeropage.h"
+#include "vmm/board.h"
+#include "vmm/console.h"
+#include "vmm/kvm.h"
+#include "vmm/log.h"
+#include "vmm/vcpu.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define VM_CMDLINE_BUF 8192
+
+static int read_file(const char *what, const char *path, uint8_t **out, size_t *len, char *err,
+                     size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        snprintf(err, errlen, "cannot open %s '%s': %s", what, path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -ENOENT;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size == 0) {
+        snprintf(err, errlen, "%s '%s' is not a regular, non-empty file", what, path);
+        close(fd);
+        return -EINVAL;
+    }
+    uint8_t *buf = malloc((size_t)st.st_size);
+    size_t got = 0;
+    while (buf && got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (!buf || got != (size_t)st.st_size) {
+        snprintf(err, errlen, "cannot read %s '%s'", what, path);
+        free(buf);
+        return -EIO;
+    }
+    *out = buf;
+    *len = got;
+    return 0;
+}
+
+static int vm_prepare_initrd(struct vm *vm, char *err, size_t errlen)
+{
+    const char *path = vm->cfg->initrd;
+    vm->initrd_fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (vm->initrd_fd < 0 || fstat(vm->initrd_fd, &st) < 0) {
+        snprintf(err, errlen, "cannot open initrd '%s': %s", path, strerror(errno));
+        return -ENOENT;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "initrd '%s' is not a regular file", path);
+        return -EINVAL;
+    }
+    vm->initrd_size = (uint64_t)st.st_size;
+    uint64_t addr;
+    if (boot_place_initrd(&vm->kernel, vm->machine.low_ram_size, vm->initrd_size, &addr) < 0) {
+        snprintf(err, errlen,
+                 "guest memory too small for kernel plus initrd: %llu MiB of RAM, kernel ends "
+                 "at %llu MiB, initrd is %llu MiB (raise -m)",
+                 (unsigned long long)(vm->machine.ram_size >> 20),
+                 (unsigned long long)(vm->kernel.load_end >> 20),
+                 (unsigned long long)(vm->initrd_size >> 20));
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int vm_prepare(struct vm *vm, struct nicvm_config *cfg, char *err, size_t errlen)
+{
+    memset(vm, 0, sizeof(*vm));
+    vm->cfg = cfg;
+    vm->kvm_fd = vm->vm_fd = vm->initrd_fd = vm->sigfd = -1;
+    pthread_mutex_init(&vm->stop_lock, NULL);
+    vm->pvm = kvm_host_is_pvm();
+    vm->pvm_quirks = vm->pvm && !cfg->no_pvm_quirks;
+    if (machine_init(&vm->machine, cfg->mem_size, cfg->smp) < 0) {
+        snprintf(err, errlen, "-m %llu: memory must be a multiple of 4 KiB",
+                 (unsigned long long)cfg->mem_size);
+        return -EINVAL;
+    }
+    int rc = board_place(&vm->machine, cfg, err, errlen);
+    if (rc)
+        return rc;
+    rc = read_file("kernel", cfg->kernel, &vm->kernel_img, &vm->kernel_len, err, errlen);
+    if (rc)
+        return rc;
+    char why[256];
+    rc = boot_probe_kernel(vm->kernel_img, vm->kernel_len, &vm->kernel, why, sizeof(why));
+    if (rc) {
+        snprintf(err, errlen, "-kernel %s: %s", cfg->kernel, why);
+        return rc;
+    }
+    if (vm->kernel.load_end > vm->machine.low_ram_size) {
+        snprintf(err, errlen,
+                 "guest memory too small for the kernel: it needs %llu MiB below the PCI hole, "
+                 "-m gives %llu MiB (raise -m)",
+                 (unsigned long long)((vm->kernel.load_end + (1 << 20) - 1) >> 20),
+                 (unsigned long long)(vm->machine.low_ram_size >> 20));
+        return -ENOMEM;
+    }
+    if (cfg->initrd && (rc = vm_prepare_initrd(vm, err, errlen)))
+        return rc;
+    vm->cmdline = malloc(VM_CMDLINE_BUF);
+    if (!vm->cmdline)
+        return -ENOMEM;
+    size_t max =
+        vm->kernel.cmdline_max < VM_CMDLINE_BUF - 1 ? vm->kernel.cmdline_max : VM_CMDLINE_BUF - 1;
+    rc = boot_build_cmdline(&vm->machine, cfg->append, vm->pvm_quirks, max, vm->cmdline,
+                            VM_CMDLINE_BUF, err, errlen);
+    if (rc < 0)
+        return rc;
+    if (vm->pvm_quirks)
+        log_info("PVM host (/sys/module/kvm_pvm): adding '%s' to the kernel command line and "
+                 "reporting an Intel CPU (--no-pvm-quirks turns this off)",
+                 BOOT_PVM_QUIRKS);
+    return 0;
+}
+
+static int vm_load_initrd(struct vm *vm, uint64_t *addr, char *err, size_t errlen)
+{
+    if (boot_place_initrd(&vm->kernel, vm->machine.low_ram_size, vm->initrd_size, addr) < 0)
+        return -ENOMEM; /* checked in vm_prepare */
+    uint8_t *dst = gmem_ptr(&vm->mem, *addr, vm->initrd_size);
+    uint64_t got = 0;
+    while (dst && got < vm->initrd_size) {
+        ssize_t n = pread(vm->initrd_fd, dst + got, vm->initrd_size - got, (off_t)got);
+        if (n <= 0)
+            break;
+        got += (uint64_t)n;
+    }
+    if (!dst || got != vm->initrd_size) {
+        snprintf(err, errlen, "cannot read initrd '%s'", vm->cfg->initrd);
+        return -EIO;
+    }
+    return 0;
+}
+
+/* Writes the kernel, initrd, command line, zero page, MP table, GDT and page tables. */
+static int vm_load_boot(struct vm *vm, char *err, size_t errlen)
+{
+    int rc = boot_load_kernel(vm->kernel_img, vm->kernel_len, &vm->kernel, &vm->mem, err, errlen);
+    if (rc)
+        return rc;
+    struct boot_placement pl = {.cmdline_addr = BOOT_CMDLINE_ADDR};
+    if (vm->cfg->initrd) {
+        rc = vm_load_initrd(vm, &pl.initrd_addr, err, errlen);
+        if (rc)
+            return rc;
+        pl.initrd_size = vm->initrd_size;
+    }
+    size_t cmdlen = strlen(vm->cmdline) + 1;
+    if (gmem_write(&vm->mem, BOOT_CMDLINE_ADDR, vm->cmdline, cmdlen) < 0)
+        return -EFAULT;
+    struct boot_params *bp = gmem_ptr(&vm->mem, BOOT_ZEROPAGE_ADDR, sizeof(*bp));
+    uint8_t *mp = gmem_ptr(&vm->mem, BOOT_MPTABLE_ADDR, 0xA0000 - BOOT_MPTABLE_ADDR);
+    if (!bp || !mp)
+        return -EFAULT;
+    boot_build_zeropage(&vm->machine, &vm->kernel, &pl, bp);
+    if (mptable_build(&vm->machine, mp, 0xA0000 - BOOT_MPTABLE_ADDR, BOOT_MPTABLE_ADDR) < 0) {
+        snprintf(err, errlen, "MP table does not fit in 1 KiB (too many vCPUs or devices)");
+        return -ENOSPC;
+    }
+    rc = boot_write_gdt(&vm->mem);
+    if (!rc)
+        rc = boot_write_pagetables(&vm->mem);
+    return rc;
+}
+
+static void vm_console_quit(void *opaque)
+{
+    log_info("Ctrl-A x: stopping the VM");
+    vm_request_stop(opaque, VM_STOP_USER_QUIT, NICVM_EXIT_OK);
+}
+
+static void vm_console_stats(void *opaque)
+{
+    struct vm *vm = opaque;
+    struct vcpu_stats *s[MACHINE_MAX_CPUS];
+    for (unsigned i = 0; i < vm->nr_vcpus; i++)
+        s[i] = &vm->vcpu[i]->stats;
+    stats_print_text(stderr, s, vm->nr_vcpus, vm->bus);
+}
+
+static const struct console_ops vm_console_ops = {vm_console_quit, vm_console_stats};
+
+int vm_create(struct vm *vm, char *err, size_t errlen)
+{
+    vm->bus = iobus_create();
+    vm->loop = evloop_create();
+    if (!vm->bus || !vm->loop)
+        return -ENOMEM;
+    iobus_set_debug(vm->bus, vm->cfg->debug_io);
+    int rc = kvm_init(vm, err, errlen);
+    if (!rc)
+        rc = kvm_setup_memory(vm, err, errlen);
+    if (!rc)
+        rc = kvm_setup_irq_lines(vm, err, errlen);
+    if (rc)
+        return rc;
+    vm->console = console_create(vm->loop, &vm_console_ops, vm);
+    if (!vm->console)
+        return -ENOMEM;
+    rc = board_create(vm, err, errlen);
+    if (!rc)
+        rc = vm_load_boot(vm, err, errlen);
+    if (rc) {
+        if (!err[0])
+            snprintf(err, errlen, "loading the kernel failed: %s", strerror(-rc));
+        return rc;
+    }
+    rc = vcpu_signal_init();
+    for (unsigned i = 0; !rc && i < vm->machine.ncpus; i++) {
+        rc = vcpu_create(vm, i, &vm->vcpu[i], err, errlen);
+        if (!rc)
+            vm->nr_vcpus++;
+    }
+    return rc;
+}
+
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int status)
+{
+    pthread_mutex_lock(&vm->stop_lock);
+    if (!vm->stopping) {
+        vm->stop_reason = reason;
+        vm->exit_status = status;
+        atomic_store_explicit(&vm->stopping, true, memory_order_release);
+    }
+    pthread_mutex_unlock(&vm->stop_lock);
+    if (vm->loop)
+        evloop_stop(vm->loop);
+}
+
+static void vm_on_signal(void *opaque, uint32_t events)
+{
+    struct vm *vm = opaque;
+    struct signalfd_siginfo si;
+    (void)events;
+    if (read(vm->sigfd, &si, sizeof(si)) != sizeof(si))
+        return;
+    log_info("received %s, stopping the VM", strsignal((int)si.ssi_signo));
+    vm_request_stop(vm, VM_STOP_SIGNAL, 128 + (int)si.ssi_signo);
+}
+
+static int vm_setup_signals(struct vm *vm)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    /* Blocked in this thread before any vCPU thread starts, so all threads inherit the
+     * mask and only the signalfd sees these signals. */
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+        return -EINVAL;
+    signal(SIGPIPE, SIG_IGN);
+    vm->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (vm->sigfd < 0)
+        return -errno;
+    return evloop_add_fd(vm->loop, vm->sigfd, EPOLLIN, vm_on_signal, vm);
+}
+
+void vm_print_stats(struct vm *vm)
+{
+    struct vcpu_stats *s[MACHINE_MAX_CPUS];
+    for (unsigned i = 0; i < vm->nr_vcpus; i++)
+        s[i] = &vm->vcpu[i]->stats;
+    if (vm->cfg->exit_stats == EXIT_STATS_TEXT) {
+        stats_print_text(stderr, s, vm->nr_vcpus, vm->bus);
+        return;
+    }
+    FILE *out = stderr;
+    if (vm->cfg->exit_stats_file && !(out = fopen(vm->cfg->exit_stats_file, "w"))) {
+        log_err("cannot write exit statistics to '%s': %s", vm->cfg->exit_stats_file,
+                strerror(errno));
+        return;
+    }
+    stats_print_json(out, s, vm->nr_vcpus, vm->bus);
+    if (out != stderr)
+        fclose(out);
+}
+
+int vm_run(struct vm *vm)
+{
+    int rc = vm_setup_signals(vm);
+    if (rc == 0)
+        rc = console_start(vm->console, vm->uart);
+    for (unsigned i = 0; rc == 0 && i < vm->nr_vcpus; i++)
+        rc = vcpu_start(vm->vcpu[i]);
+    if (rc) {
+        log_err("starting the VM failed: %s", strerror(-rc));
+        vm_request_stop(vm, VM_STOP_HOST_ERROR, NICVM_EXIT_HOST);
+    } else if (evloop_run(vm->loop) < 0) {
+        log_err("event loop failed: %s", strerror(errno));
+        vm_request_stop(vm, VM_STOP_HOST_ERROR, NICVM_EXIT_HOST);
+    }
+    for (unsigned i = 0; i < vm->nr_vcpus; i++)
+        vcpu_kick(vm->vcpu[i]);
+    for (unsigned i = 0; i < vm->nr_vcpus; i++)
+        vcpu_join(vm->vcpu[i]);
+    console_destroy(vm->console);
+    vm->console = NULL;
+    if (vm->cfg->exit_stats != EXIT_STATS_OFF)
+        vm_print_stats(vm);
+    return vm->exit_status;
+}
+
+void vm_destroy(struct vm *vm)
+{
+    for (unsigned i = 0; i < vm->nr_vcpus; i++)
+        vcpu_destroy(vm->vcpu[i]);
+    vm->nr_vcpus = 0;
+    board_destroy(vm);
+    console_destroy(vm->console);
+    vm->console = NULL;
+    kvm_cleanup(vm);
+    if (vm->sigfd >= 0)
+        close(vm->sigfd);
+    if (vm->initrd_fd >= 0)
+        close(vm->initrd_fd);
+    evloop_destroy(vm->loop);
+    iobus_destroy(vm->bus);
+    free(vm->kernel_img);
+    free(vm->cmdline);
+    vm->loop = NULL;
+    vm->bus = NULL;
+    vm->kernel_img = NULL;
+    vm->cmdline = NULL;
+}
