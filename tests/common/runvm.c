@@ -1,0 +1,115 @@
+/* Child-process runner for tests that drive the nicvm binary. Output goes to unlinked
+ * temporary files (no pipe to fill up), polled for the marker. */
+#define _GNU_SOURCE
+#include "tests/common/runvm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static char *slurp(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return strdup("");
+    char *buf = malloc((size_t)st.st_size + 1);
+    ssize_t n = pread(fd, buf, (size_t)st.st_size, 0);
+    buf[n > 0 ? n : 0] = '\0';
+    return buf;
+}
+
+static bool file_contains(int fd, const char *marker)
+{
+    char *s = slurp(fd);
+    bool found = strstr(s, marker) != NULL;
+    free(s);
+    return found;
+}
+
+int runvm(const char *const *argv, int timeout_s, const char *marker, struct runvm_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    char tmpl[] = "/tmp/nicvm-test-XXXXXX";
+    int out = mkstemp(tmpl);
+    unlink(tmpl);
+    char tmpl2[] = "/tmp/nicvm-test-XXXXXX";
+    int err = mkstemp(tmpl2);
+    unlink(tmpl2);
+    if (out < 0 || err < 0)
+        return -errno;
+    double start = now_s();
+    pid_t pid = fork();
+    if (pid < 0)
+        return -errno;
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_RDONLY);
+        dup2(devnull, 0);
+        dup2(out, 1);
+        dup2(err, 2);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int wstatus = 0;
+    bool signalled = false;
+    for (;;) {
+        pid_t w = waitpid(pid, &wstatus, WNOHANG);
+        if (w == pid)
+            break;
+        double t = now_s() - start;
+        if (!signalled && marker && file_contains(out, marker)) {
+            kill(pid, SIGTERM);
+            signalled = true;
+        } else if (t > timeout_s) {
+            r->timed_out = true;
+            kill(pid, SIGKILL);
+        }
+        usleep(marker ? 200000 : 20000);
+    }
+    r->seconds = now_s() - start;
+    r->status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+    r->out = slurp(out);
+    r->err = slurp(err);
+    close(out);
+    close(err);
+    return 0;
+}
+
+void runvm_free(struct runvm_result *r)
+{
+    free(r->out);
+    free(r->err);
+    r->out = r->err = NULL;
+}
+
+int runvm_count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+bool runvm_kvm_usable(char *why, size_t len)
+{
+    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(why, len, "/dev/kvm cannot be opened (%s)", strerror(errno));
+        return false;
+    }
+    close(fd);
+    return true;
+}

@@ -1,0 +1,31 @@
+/* Test helper: runs the nicvm binary as a child with stdin from /dev/null, captures stdout
+ * and stderr, and kills it after a timeout. Used by the cli, kvm and guest tiers. */
+#ifndef NICVM_TESTS_RUNVM_H
+#define NICVM_TESTS_RUNVM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct runvm_result {
+    int status; /* exit status, or 128 + signal */
+    bool timed_out;
+    char *out;      /* captured stdout, NUL-terminated (caller frees) */
+    char *err;      /* captured stderr */
+    double seconds; /* wall time */
+};
+
+/* runvm: runs argv[0] with argv (NULL-terminated). If `marker` is not NULL, the child gets
+ * SIGTERM as soon as stdout contains it (the marker counts as success). Kills the child
+ * after timeout_s. Returns 0 or -errno (could not start). */
+int runvm(const char *const *argv, int timeout_s, const char *marker, struct runvm_result *r);
+
+/* runvm_free: frees the captured output. */
+void runvm_free(struct runvm_result *r);
+
+/* runvm_count_lines: number of '\n'-terminated lines in s. */
+int runvm_count_lines(const char *s);
+
+/* runvm_kvm_usable: true if /dev/kvm can be opened read-write; otherwise fills why. */
+bool runvm_kvm_usable(char *why, size_t len);
+
+#endif
