@@ -254,7 +254,7 @@ const char *cli_usage(void)
            "  --help, --version\n"
            "\n"
            "Console: guest ttyS0 on stdout; stdin goes to the guest. Ctrl-A x quits,\n"
-           "Ctrl-A s prints exit statistics, Ctrl-A a sends Ctrl-A, Ctrl-A h helps.\n"
+           "Ctrl-A s prints exit statistics, Ctrl-A r vCPU registers, Ctrl-A a sends Ctrl-A.\n"
            "\n"
            "Exit status: 0 guest powered off or rebooted (nicvm stops instead of resetting),\n"
            "or Ctrl-A x; 1 nicvm failed at run time (KVM setup, host resources); 2 bad command\n"

@@ -119,7 +119,8 @@ const struct uart_ops console_uart_ops = {console_tx, console_rx_ready};
 
 static const char console_help[] =
     "\r\nnicvm console escapes (Ctrl-A then):\r\n"
-    "  x  quit nicvm\r\n  s  print exit statistics\r\n  a  send Ctrl-A to the guest\r\n"
+    "  x  quit nicvm\r\n  s  print exit statistics\r\n  r  print vCPU registers\r\n"
+    "  a  send Ctrl-A to the guest\r\n"
     "  h  this help\r\n";
 
 /* Applies the escape state machine to one input byte; returns true if it goes to the guest. */
@@ -143,6 +144,11 @@ static bool console_filter(struct console *c, uint8_t *b)
     case 'S':
         if (c->ops && c->ops->stats)
             c->ops->stats(c->opaque);
+        return false;
+    case 'r':
+    case 'R':
+        if (c->ops && c->ops->regs)
+            c->ops->regs(c->opaque);
         return false;
     case 'a':
     case CONSOLE_ESCAPE: *b = CONSOLE_ESCAPE; return true;

@@ -1,6 +1,6 @@
 /* The serial console: guest UART output to stdout, host stdin to the UART (raw mode when
- * stdin is a terminal), and the Ctrl-A escapes (x quit, s statistics, a send Ctrl-A,
- * h help). Input runs on the event loop with back-pressure from the UART's FIFO. */
+ * stdin is a terminal), and the Ctrl-A escapes (x quit, s statistics, r registers,
+ * a send Ctrl-A, h help). Input runs on the event loop with back-pressure from the UART's FIFO. */
 #ifndef NICVM_CONSOLE_H
 #define NICVM_CONSOLE_H
 
@@ -12,6 +12,7 @@ struct console;
 struct console_ops {
     void (*quit)(void *opaque);  /* Ctrl-A x */
     void (*stats)(void *opaque); /* Ctrl-A s */
+    void (*regs)(void *opaque);  /* Ctrl-A r */
 };
 
 /* console_create: a console on stdin/stdout. Input starts with console_start(). Returns

@@ -33,11 +33,9 @@ static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
     int n = snprintf(buf, sizeof(buf), "nicvm: %s", prefix[level]);
     int m = vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
     size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
-    if (len > sizeof(buf) - 2)
-        len = sizeof(buf) - 2;
-    /* The terminal may be in raw mode (console input): end lines with CR LF there. */
-    if (isatty(STDERR_FILENO))
-        buf[len++] = '\r';
+    if (len > sizeof(buf) - 1)
+        len = sizeof(buf) - 1;
+    /* The console's raw mode keeps OPOST, so "\n" still returns the carriage. */
     buf[len++] = '\n';
     ssize_t r = write(STDERR_FILENO, buf, len);
     (void)r;

@@ -138,6 +138,8 @@ static void *vcpu_thread(void *opaque)
             if (errno == EINTR || errno == EAGAIN) {
                 stats_inc(&v->stats.run_interrupted);
                 v->run->immediate_exit = 0;
+                if (atomic_exchange(&v->dump_requested, false))
+                    vcpu_dump_state(v);
                 continue;
             }
             log_err("vCPU %u: KVM_RUN failed: %s", v->id, strerror(errno));
@@ -222,6 +224,12 @@ void vcpu_kick(struct vcpu *v)
      * covers one already inside (api.rst, "immediate_exit"). */
     *(volatile uint8_t *)&v->run->immediate_exit = 1;
     pthread_kill(v->thread, VCPU_KICK_SIGNAL);
+}
+
+void vcpu_request_dump(struct vcpu *v)
+{
+    atomic_store(&v->dump_requested, true);
+    vcpu_kick(v);
 }
 
 void vcpu_join(struct vcpu *v)

@@ -8,6 +8,7 @@
 #include "vmm/vm.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 
 struct kvm_run;
@@ -19,6 +20,7 @@ struct vcpu {
     struct kvm_run *run;
     pthread_t thread;
     bool started;
+    atomic_bool dump_requested;
     struct vcpu_stats stats;
 };
 
@@ -32,6 +34,10 @@ int vcpu_start(struct vcpu *v);
 /* vcpu_kick: makes the vCPU leave KVM_RUN promptly (immediate_exit plus a signal). */
 void vcpu_kick(struct vcpu *v);
 
+/* vcpu_request_dump: asks the vCPU thread to print its registers, the instruction at rip
+ * and the top of its stack, then carry on (Ctrl-A r). Any thread. */
+void vcpu_request_dump(struct vcpu *v);
+
 /* vcpu_join: waits for the thread (after vm_request_stop and vcpu_kick). */
 void vcpu_join(struct vcpu *v);
 
@@ -44,5 +50,9 @@ int vcpu_signal_init(void);
 /* vcpu_report: prints the failure report for the current exit: what, the decoded reason,
  * the instruction at rip disassembled, and the registers. */
 void vcpu_report(struct vcpu *v, const char *what);
+
+/* vcpu_dump_state: prints registers, the instruction at rip and the stack's top words
+ * (for a running vCPU, on its own thread). */
+void vcpu_dump_state(struct vcpu *v);
 
 #endif

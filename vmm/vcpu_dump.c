@@ -24,7 +24,7 @@ static const char *internal_suberror(uint32_t s)
     }
 }
 
-/* Reads up to `len` instruction bytes at the guest's linear rip, page by page through
+/* Reads up to `len` bytes at a guest linear address (rip, rsp), page by page through
  * KVM_TRANSLATE. Returns how many bytes were readable. */
 static size_t read_insn(struct vcpu *v, uint64_t linear, uint8_t *buf, size_t len)
 {
@@ -42,7 +42,8 @@ static size_t read_insn(struct vcpu *v, uint64_t linear, uint8_t *buf, size_t le
     return got;
 }
 
-static void print_disassembly(struct vcpu *v, const struct kvm_regs *r, const struct kvm_sregs *s)
+static void print_disassembly(struct vcpu *v, const struct kvm_regs *r, const struct kvm_sregs *s,
+                              enum log_level lvl)
 {
     uint8_t bytes[16];
     size_t n = 0;
@@ -67,16 +68,16 @@ static void print_disassembly(struct vcpu *v, const struct kvm_regs *r, const st
     if (n && cs_open(CS_ARCH_X86, mode, &h) == CS_ERR_OK) {
         count = cs_disasm(h, bytes, n, r->rip, 1, &insn);
         if (count)
-            log_err("vCPU %u: at rip 0x%016llx: %s %s   [%s]", v->id, (unsigned long long)r->rip,
-                    insn[0].mnemonic, insn[0].op_str, hex);
+            log_msg(lvl, "vCPU %u: at rip 0x%016llx: %s %s   [%s]", v->id,
+                    (unsigned long long)r->rip, insn[0].mnemonic, insn[0].op_str, hex);
         cs_free(insn, count);
         cs_close(&h);
     }
     if (!count)
-        log_err("vCPU %u: at rip 0x%016llx: %s", v->id, (unsigned long long)r->rip,
+        log_msg(lvl, "vCPU %u: at rip 0x%016llx: %s", v->id, (unsigned long long)r->rip,
                 n ? "bytes do not decode" : "instruction not readable (rip not mapped)");
     if (!count && n)
-        log_err("vCPU %u: bytes: %s", v->id, hex);
+        log_msg(lvl, "vCPU %u: bytes: %s", v->id, hex);
 }
 
 static void print_exit_detail(struct vcpu *v)
@@ -103,20 +104,21 @@ static void print_exit_detail(struct vcpu *v)
     }
 }
 
-static void print_registers(struct vcpu *v, const struct kvm_regs *r, const struct kvm_sregs *s)
+static void print_registers(struct vcpu *v, const struct kvm_regs *r, const struct kvm_sregs *s,
+                            enum log_level lvl)
 {
-    log_err("vCPU %u: rax=%016llx rbx=%016llx rcx=%016llx rdx=%016llx", v->id, r->rax, r->rbx,
+    log_msg(lvl, "vCPU %u: rax=%016llx rbx=%016llx rcx=%016llx rdx=%016llx", v->id, r->rax, r->rbx,
             r->rcx, r->rdx);
-    log_err("vCPU %u: rsi=%016llx rdi=%016llx rsp=%016llx rbp=%016llx", v->id, r->rsi, r->rdi,
+    log_msg(lvl, "vCPU %u: rsi=%016llx rdi=%016llx rsp=%016llx rbp=%016llx", v->id, r->rsi, r->rdi,
             r->rsp, r->rbp);
-    log_err("vCPU %u: r8 =%016llx r9 =%016llx r10=%016llx r11=%016llx", v->id, r->r8, r->r9, r->r10,
-            r->r11);
-    log_err("vCPU %u: r12=%016llx r13=%016llx r14=%016llx r15=%016llx", v->id, r->r12, r->r13,
+    log_msg(lvl, "vCPU %u: r8 =%016llx r9 =%016llx r10=%016llx r11=%016llx", v->id, r->r8, r->r9,
+            r->r10, r->r11);
+    log_msg(lvl, "vCPU %u: r12=%016llx r13=%016llx r14=%016llx r15=%016llx", v->id, r->r12, r->r13,
             r->r14, r->r15);
-    log_err("vCPU %u: rip=%016llx rflags=%08llx cs=%04x(l=%u db=%u) ss=%04x ds=%04x", v->id, r->rip,
-            r->rflags, s->cs.selector, s->cs.l, s->cs.db, s->ss.selector, s->ds.selector);
-    log_err("vCPU %u: cr0=%016llx cr2=%016llx cr3=%016llx cr4=%016llx efer=%llx", v->id, s->cr0,
-            s->cr2, s->cr3, s->cr4, s->efer);
+    log_msg(lvl, "vCPU %u: rip=%016llx rflags=%08llx cs=%04x(l=%u db=%u) ss=%04x ds=%04x", v->id,
+            r->rip, r->rflags, s->cs.selector, s->cs.l, s->cs.db, s->ss.selector, s->ds.selector);
+    log_msg(lvl, "vCPU %u: cr0=%016llx cr2=%016llx cr3=%016llx cr4=%016llx efer=%llx", v->id,
+            s->cr0, s->cr2, s->cr3, s->cr4, s->efer);
 }
 
 void vcpu_report(struct vcpu *v, const char *what)
@@ -129,6 +131,29 @@ void vcpu_report(struct vcpu *v, const char *what)
         log_err("vCPU %u: registers unavailable", v->id);
         return;
     }
-    print_disassembly(v, &r, &s);
-    print_registers(v, &r, &s);
+    print_disassembly(v, &r, &s, LOG_ERROR);
+    print_registers(v, &r, &s, LOG_ERROR);
+}
+
+void vcpu_dump_state(struct vcpu *v)
+{
+    struct kvm_regs r;
+    struct kvm_sregs s;
+    if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &s) < 0) {
+        log_err("vCPU %u: registers unavailable", v->id);
+        return;
+    }
+    log_info("vCPU %u: state on request", v->id);
+    print_disassembly(v, &r, &s, LOG_INFO);
+    print_registers(v, &r, &s, LOG_INFO);
+    uint64_t stack[16];
+    size_t n = read_insn(v, s.ss.base + r.rsp, (uint8_t *)stack, sizeof(stack)) / 8;
+    for (size_t i = 0; i < n; i += 4) {
+        char line[128] = "";
+        size_t off = 0;
+        for (size_t j = i; j < n && j < i + 4; j++)
+            off += (size_t)snprintf(line + off, sizeof(line) - off, " %016llx",
+                                    (unsigned long long)stack[j]);
+        log_info("vCPU %u: stack +0x%02zx:%s", v->id, i * 8, line);
+    }
 }

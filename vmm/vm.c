@@ -203,7 +203,15 @@ static void vm_console_stats(void *opaque)
     stats_print_text(stderr, s, vm->nr_vcpus, vm->bus);
 }
 
-static const struct console_ops vm_console_ops = {vm_console_quit, vm_console_stats};
+static void vm_console_regs(void *opaque)
+{
+    struct vm *vm = opaque;
+    for (unsigned i = 0; i < vm->nr_vcpus; i++)
+        vcpu_request_dump(vm->vcpu[i]);
+}
+
+static const struct console_ops vm_console_ops = {vm_console_quit, vm_console_stats,
+                                                  vm_console_regs};
 
 int vm_create(struct vm *vm, char *err, size_t errlen)
 {

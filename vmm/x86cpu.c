@@ -30,9 +30,53 @@
 #define CPUID7_EBX_PVM_HIDE                                                                        \
     ((1u << 0) | (1u << 7) | (1u << 10) | (1u << 18) | (1u << 20) | (1u << 23) | (1u << 24))
 #define CPUID7_ECX_PVM_HIDE (1u << 22)
+/* KVM paravirt features that work by hypercall (KVM_HC_KICK_CPU, KVM_HC_SEND_IPI,
+ * KVM_HC_SCHED_YIELD): a guest told it runs on Intel issues `vmcall`, which a PVM host on AMD
+ * never completes (the vCPU sits on the instruction). Leaf 0x40000001 EAX bits 7, 11, 13. */
+#define KVM_FEATURES_PVM_HIDE ((1u << 7) | (1u << 11) | (1u << 13))
+
+/* ceil(log2(n)): the APIC-id bits that number n CPUs. */
+static unsigned id_bits(unsigned n)
+{
+    unsigned b = 0;
+    while ((1u << b) < n)
+        b++;
+    return b;
+}
+
+/* Topology: one package of `ncpus` cores with one thread each, APIC ids 0..ncpus-1. The
+ * host's own topology leaves describe the host (dozens of cores, SMT) and would contradict
+ * the MP table, so they are rewritten (SDM vol. 3, 9.9.1; AMD APM vol. 3, E.4). */
+static void cpuid_topology(struct kvm_cpuid_entry2 *e, const struct x86cpu_config *cfg)
+{
+    unsigned bits = id_bits(cfg->ncpus);
+    switch (e->function) {
+    case 1:
+        e->ebx = (e->ebx & 0x0000ffffu) | (cfg->id << 24) | ((1u << bits) << 16);
+        if (cfg->ncpus > 1)
+            e->edx |= 1u << 28; /* HTT: EBX[23:16] is valid */
+        else
+            e->edx &= ~(1u << 28);
+        break;
+    case 4: /* cores per package - 1 in EAX[31:26]; one thread per cache per core */
+        if (e->eax & 0x1f)
+            e->eax = (e->eax & 0x00003fffu) | ((cfg->ncpus - 1) << 26);
+        break;
+    case 0x80000008: /* AMD: NC = cores - 1, ApicIdCoreIdSize */
+        e->ecx = (e->ecx & ~0xf0ffu) | (bits << 12) | (cfg->ncpus - 1);
+        break;
+    case 0x8000001e: /* AMD: extended APIC id, core id, one thread per core, node 0 */
+        e->eax = cfg->id;
+        e->ebx = cfg->id & 0xff;
+        e->ecx = 0;
+        break;
+    default: break;
+    }
+}
 
 static void cpuid_patch(struct kvm_cpuid_entry2 *e, const struct x86cpu_config *cfg)
 {
+    cpuid_topology(e, cfg);
     switch (e->function) {
     case 0:
         if (cfg->intel_vendor) {
@@ -44,10 +88,7 @@ static void cpuid_patch(struct kvm_cpuid_entry2 *e, const struct x86cpu_config *
         }
         break;
     case 1:
-        e->ebx = (e->ebx & 0x0000ffffu) | (cfg->id << 24) | ((cfg->ncpus & 0xff) << 16);
         e->ecx |= 1u << 31; /* hypervisor present */
-        if (cfg->ncpus > 1)
-            e->edx |= 1u << 28; /* HTT: the logical count in EBX is valid */
         if (cfg->pvm_mask)
             e->ecx &= ~CPUID1_ECX_PVM_HIDE;
         break;
@@ -57,28 +98,64 @@ static void cpuid_patch(struct kvm_cpuid_entry2 *e, const struct x86cpu_config *
             e->ecx &= ~CPUID7_ECX_PVM_HIDE;
         }
         break;
-    case 0xb:
-    case 0x1f:
-        e->edx = cfg->id; /* x2APIC id in every topology sub-leaf */
-        break;
     case 0xd:
         if (cfg->pvm_mask)
             e->eax = e->ebx = e->ecx = e->edx = 0; /* no XSAVE state */
+        break;
+    case 0x40000001: /* KVM_CPUID_FEATURES */
+        if (cfg->pvm_mask)
+            e->eax &= ~KVM_FEATURES_PVM_HIDE;
         break;
     default: break;
     }
 }
 
+/* Leaf 0xB (extended topology), written out whole: KVM may list only sub-leaf 0, and a
+ * missing sub-leaf 1 would make each CPU its own package. */
+static unsigned cpuid_add_leaf_b(struct kvm_cpuid_entry2 *e, const struct x86cpu_config *cfg)
+{
+    unsigned bits = id_bits(cfg->ncpus);
+    const uint32_t sig = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+    e[0] = (struct kvm_cpuid_entry2){.function = 0xb,
+                                     .index = 0,
+                                     .flags = sig,
+                                     .eax = 0,
+                                     .ebx = 1,
+                                     .ecx = (1u << 8) | 0,
+                                     .edx = cfg->id};
+    e[1] = (struct kvm_cpuid_entry2){.function = 0xb,
+                                     .index = 1,
+                                     .flags = sig,
+                                     .eax = bits,
+                                     .ebx = cfg->ncpus,
+                                     .ecx = (2u << 8) | 1,
+                                     .edx = cfg->id};
+    e[2] = (struct kvm_cpuid_entry2){
+        .function = 0xb, .index = 2, .flags = sig, .eax = 0, .ebx = 0, .ecx = 2, .edx = cfg->id};
+    return 3;
+}
+
 int x86cpu_set_cpuid(int vcpu_fd, const struct kvm_cpuid2 *supported,
                      const struct x86cpu_config *cfg)
 {
-    size_t size = sizeof(*supported) + supported->nent * sizeof(supported->entries[0]);
-    struct kvm_cpuid2 *c = malloc(size);
+    unsigned max = supported->nent + 3;
+    struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + max * sizeof(c->entries[0]));
     if (!c)
         return -ENOMEM;
-    memcpy(c, supported, size);
-    for (unsigned i = 0; i < c->nent; i++)
-        cpuid_patch(&c->entries[i], cfg);
+    uint32_t max_basic = 0;
+    for (unsigned i = 0; i < supported->nent; i++) {
+        struct kvm_cpuid_entry2 e = supported->entries[i];
+        if (e.function == 0)
+            max_basic = e.eax;
+        /* 0xB is rebuilt below; 0x1F (V2 topology) is dropped so that the guest falls back
+         * to 0xB rather than read the host's dies and cores. */
+        if (e.function == 0xb || e.function == 0x1f)
+            continue;
+        cpuid_patch(&e, cfg);
+        c->entries[c->nent++] = e;
+    }
+    if (max_basic >= 0xb)
+        c->nent += cpuid_add_leaf_b(&c->entries[c->nent], cfg);
     int rc = ioctl(vcpu_fd, KVM_SET_CPUID2, c) < 0 ? -errno : 0;
     free(c);
     return rc;
