@@ -130,6 +130,7 @@ START_TEST(test_opts_parser)
     ck_assert_int_eq(opts_check_unused(o, "tap", err, sizeof(err)), 0);
     opts_free(o);
     o = opts_parse("e1000,mac=52:54:00:12:34:56,x", "driver", err, sizeof(err));
+    ck_assert_str_eq(opts_get(o, "driver"), "e1000");
     uint8_t mac[6];
     ck_assert_int_eq(parse_mac(opts_get(o, "mac"), mac), 0);
     ck_assert_uint_eq(mac[5], 0x56);
