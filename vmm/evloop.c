@@ -49,6 +49,8 @@ struct evloop {
     struct evloop_source *sources;
     struct evloop_call *calls, **calls_tail;
     bool in_batch;
+    struct evloop_hook hooks[EVLOOP_MAX_HOOKS];
+    unsigned nr_hooks;
 };
 
 uint64_t evloop_now_ns(void)
@@ -208,6 +210,8 @@ int evloop_run_once(struct evloop *loop, int timeout_ms)
     pthread_mutex_lock(&loop->lock);
     loop->in_batch = true;
     pthread_mutex_unlock(&loop->lock);
+    for (unsigned i = 0; i < loop->nr_hooks; i++)
+        loop->hooks[i].prepare(loop->hooks[i].opaque, &timeout_ms);
     int n = epoll_wait(loop->epfd, ev, EVLOOP_BATCH, timeout_ms);
     int err = errno;
     for (int i = 0; i < n; i++) {
@@ -216,6 +220,8 @@ int evloop_run_once(struct evloop *loop, int timeout_ms)
         if (!atomic_load(&s->dead))
             s->fn(s->opaque, ev[i].events);
     }
+    for (unsigned i = 0; i < loop->nr_hooks; i++)
+        loop->hooks[i].check(loop->hooks[i].opaque);
     pthread_mutex_lock(&loop->lock);
     loop->in_batch = false;
     evloop_reap(loop);
@@ -254,6 +260,32 @@ bool evloop_stopping(struct evloop *loop)
 bool evloop_in_loop_thread(struct evloop *loop)
 {
     return atomic_load(&loop->running) && pthread_equal(loop->thread, pthread_self());
+}
+
+int evloop_add_hook(struct evloop *loop, const struct evloop_hook *hook)
+{
+    if (loop->nr_hooks >= EVLOOP_MAX_HOOKS)
+        return -ENOSPC;
+    loop->hooks[loop->nr_hooks++] = *hook;
+    return 0;
+}
+
+int evloop_remove_hook(struct evloop *loop, void *opaque)
+{
+    for (unsigned i = 0; i < loop->nr_hooks; i++) {
+        if (loop->hooks[i].opaque == opaque) {
+            memmove(&loop->hooks[i], &loop->hooks[i + 1],
+                    (loop->nr_hooks - i - 1) * sizeof(loop->hooks[0]));
+            loop->nr_hooks--;
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+void evloop_wakeup(struct evloop *loop)
+{
+    evloop_wake(loop);
 }
 
 int evloop_call(struct evloop *loop, evloop_cb fn, void *opaque)

@@ -45,6 +45,25 @@ bool evloop_stopping(struct evloop *loop);
  * -ENOMEM. */
 int evloop_call(struct evloop *loop, evloop_cb fn, void *opaque);
 
+/* A hook run around every wait of the loop, for libraries that must be polled rather than
+ * driven by fd callbacks (libslirp): prepare may lower *timeout_ms (-1 = no limit) before
+ * the wait; check runs after the wait and its callbacks, on every iteration. */
+struct evloop_hook {
+    void (*prepare)(void *opaque, int *timeout_ms);
+    void (*check)(void *opaque);
+    void *opaque;
+};
+
+/* evloop_add_hook: registers a hook (at most EVLOOP_MAX_HOOKS). Returns 0 or -ENOSPC. */
+int evloop_add_hook(struct evloop *loop, const struct evloop_hook *hook);
+/* evloop_remove_hook: unregisters the hook with this opaque. Returns 0 or -ENOENT. */
+int evloop_remove_hook(struct evloop *loop, void *opaque);
+#define EVLOOP_MAX_HOOKS 4
+
+/* evloop_wakeup: makes the loop run one more iteration soon (hooks re-prepare). Any
+ * thread. */
+void evloop_wakeup(struct evloop *loop);
+
 /* evloop_in_loop_thread: true when called from the thread inside evloop_run(). */
 bool evloop_in_loop_thread(struct evloop *loop);
 

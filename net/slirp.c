@@ -1,0 +1,316 @@
+/* The user backend: user-mode NAT, DHCP, DNS, TFTP and port forwarding by libslirp, with no
+ * privileges. -netdev user,id=ID[,net=ADDR/MASK][,host=ADDR][,dns=ADDR][,dhcpstart=ADDR]
+ * [,ipv6=on|off][,ipv6-net=PREFIX/LEN][,ipv6-host=ADDR][,ipv6-dns=ADDR][,restrict=on|off]
+ * [,hostname=NAME][,domainname=NAME][,tftp=DIR][,bootfile=FILE]
+ * [,hostfwd=tcp|udp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT]...
+ * [,guestfwd=[tcp]:ADDR:PORT-cmd:COMMAND | -unix:PATH]... with QEMU's meanings.
+ *
+ * libslirp is driven from the event loop alone (it is not thread-safe): its sockets are
+ * mirrored into a private epoll set that the loop watches, its poll state is filled before
+ * every wait and polled after (an evloop hook), and its timers are evloop timers.
+ * Its emulation helpers (enable_emu) stay off: they are a known source of vulnerabilities
+ * (CVE-2020-7039). Frames from the guest reach slirp_input() whole and bounded. */
+#include "net/backend.h"
+#include "vmm/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libslirp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#define SLIRP_MAX_FWD   16
+#define SLIRP_MAX_POLL  256
+#define SLIRP_MAX_FRAME 16384 /* larger than any MTU a guest uses with slirp */
+
+struct slirp_pollent {
+    int fd;
+    int events;  /* SLIRP_POLL_* asked in this round */
+    int revents; /* SLIRP_POLL_* seen */
+};
+
+struct slirp_timer {
+    struct netdev *nd;
+    struct evloop_timer *t;
+    SlirpTimerId id;
+    void *cb_opaque;
+};
+
+struct slirp_watch {
+    int fd;
+    uint32_t events;
+};
+
+struct slirp_be {
+    Slirp *slirp;
+    struct netdev *nd;
+    int epfd; /* mirrors slirp's sockets; the loop watches it */
+    struct slirp_pollent poll[SLIRP_MAX_POLL];
+    int npoll;
+    struct slirp_watch watched[SLIRP_MAX_POLL]; /* what epfd currently holds */
+    int nwatched;
+    uint8_t frame[SLIRP_MAX_FRAME];
+    struct log_ratelimit rl;
+};
+
+/* --- callbacks from libslirp ----------------------------------------------------------- */
+
+static ssize_t slirp_cb_send(const void *buf, size_t len, void *opaque)
+{
+    struct netdev *nd = opaque;
+    struct iovec iov = {(void *)buf, len};
+    /* If the guest has no buffers the layer queues (bounded) or drops; TCP retransmits. */
+    netdev_deliver(nd, NULL, &iov, 1, len);
+    return (ssize_t)len;
+}
+
+static void slirp_cb_guest_error(const char *msg, void *opaque)
+{
+    struct netdev *nd = opaque;
+    struct slirp_be *s = netdev_priv(nd);
+    log_ratelimited(&s->rl, LOG_WARN, "netdev %s: libslirp: guest error: %s", netdev_id(nd), msg);
+}
+
+static int64_t slirp_cb_clock_ns(void *opaque)
+{
+    (void)opaque;
+    return (int64_t)evloop_now_ns();
+}
+
+static void slirp_timer_fire(void *opaque)
+{
+    struct slirp_timer *st = opaque;
+    struct slirp_be *s = netdev_priv(st->nd);
+    slirp_handle_timer(s->slirp, st->id, st->cb_opaque);
+}
+
+static void *slirp_cb_timer_new(SlirpTimerId id, void *cb_opaque, void *opaque)
+{
+    struct slirp_timer *st = calloc(1, sizeof(*st));
+    if (!st)
+        return NULL;
+    *st = (struct slirp_timer){opaque, NULL, id, cb_opaque};
+    st->t = evloop_timer_new(netdev_loop(opaque), slirp_timer_fire, st);
+    if (!st->t) {
+        free(st);
+        return NULL;
+    }
+    return st;
+}
+
+static void slirp_cb_timer_free(void *timer, void *opaque)
+{
+    struct slirp_timer *st = timer;
+    (void)opaque;
+    if (st) {
+        evloop_timer_free(st->t);
+        free(st);
+    }
+}
+
+static void slirp_cb_timer_mod(void *timer, int64_t expire_ms, void *opaque)
+{
+    struct slirp_timer *st = timer;
+    (void)opaque;
+    int64_t now_ms = (int64_t)(evloop_now_ns() / 1000000u);
+    int64_t delta = expire_ms > now_ms ? expire_ms - now_ms : 1;
+    evloop_timer_arm(st->t, (uint64_t)delta * 1000000u);
+}
+
+static void slirp_cb_register_fd(int fd, void *opaque)
+{
+    (void)fd, (void)opaque; /* sockets are tracked through slirp_pollfds_fill */
+}
+
+static void slirp_cb_notify(void *opaque)
+{
+    evloop_wakeup(netdev_loop(opaque)); /* re-run the poll hook */
+}
+
+static const SlirpCb slirp_callbacks = {
+    .send_packet = slirp_cb_send,
+    .guest_error = slirp_cb_guest_error,
+    .clock_get_ns = slirp_cb_clock_ns,
+    .timer_free = slirp_cb_timer_free,
+    .timer_mod = slirp_cb_timer_mod,
+    .register_poll_fd = slirp_cb_register_fd,
+    .unregister_poll_fd = slirp_cb_register_fd,
+    .notify = slirp_cb_notify,
+    .timer_new_opaque = slirp_cb_timer_new,
+};
+
+/* --- the poll hook ---------------------------------------------------------------------- */
+
+static int slirp_add_poll(int fd, int events, void *opaque)
+{
+    struct slirp_be *s = opaque;
+    if (s->npoll >= SLIRP_MAX_POLL)
+        return -1; /* slirp treats a negative index as "not polled this round" */
+    s->poll[s->npoll] = (struct slirp_pollent){fd, events, 0};
+    return s->npoll++;
+}
+
+static uint32_t to_epoll(int ev)
+{
+    return ((ev & SLIRP_POLL_IN) ? EPOLLIN : 0) | ((ev & SLIRP_POLL_OUT) ? EPOLLOUT : 0) |
+           ((ev & SLIRP_POLL_PRI) ? EPOLLPRI : 0);
+}
+
+/* Makes epfd watch exactly the fds of this round with their events (few syscalls: only
+ * changes are applied). */
+static void slirp_sync_epoll(struct slirp_be *s)
+{
+    for (int w = 0; w < s->nwatched; w++) {
+        int i;
+        for (i = 0; i < s->npoll && s->poll[i].fd != s->watched[w].fd; i++)
+            ;
+        if (i == s->npoll) {
+            epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->watched[w].fd, NULL);
+            s->watched[w--] = s->watched[--s->nwatched];
+        }
+    }
+    for (int i = 0; i < s->npoll; i++) {
+        uint32_t ev = to_epoll(s->poll[i].events);
+        int w;
+        for (w = 0; w < s->nwatched && s->watched[w].fd != s->poll[i].fd; w++)
+            ;
+        struct epoll_event e = {.events = ev, .data.fd = s->poll[i].fd};
+        if (w == s->nwatched) {
+            if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->poll[i].fd, &e) == 0)
+                s->watched[s->nwatched++] = (struct slirp_watch){s->poll[i].fd, ev};
+        } else if (s->watched[w].events != ev) {
+            epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->poll[i].fd, &e);
+            s->watched[w].events = ev;
+        }
+    }
+}
+
+static void slirp_prepare(void *opaque, int *timeout_ms)
+{
+    struct slirp_be *s = opaque;
+    uint32_t t = UINT32_MAX;
+    s->npoll = 0;
+    slirp_pollfds_fill(s->slirp, &t, slirp_add_poll, s);
+    slirp_sync_epoll(s);
+    if (t != UINT32_MAX && (*timeout_ms < 0 || (uint32_t)*timeout_ms > t))
+        *timeout_ms = (int)t;
+}
+
+static int slirp_get_revents(int idx, void *opaque)
+{
+    struct slirp_be *s = opaque;
+    return idx >= 0 && idx < s->npoll ? s->poll[idx].revents : 0;
+}
+
+static void slirp_check(void *opaque)
+{
+    struct slirp_be *s = opaque;
+    struct epoll_event ev[64];
+    int n = epoll_wait(s->epfd, ev, 64, 0);
+    for (int k = 0; k < n; k++) {
+        int r = ((ev[k].events & EPOLLIN) ? SLIRP_POLL_IN : 0) |
+                ((ev[k].events & EPOLLOUT) ? SLIRP_POLL_OUT : 0) |
+                ((ev[k].events & EPOLLPRI) ? SLIRP_POLL_PRI : 0) |
+                ((ev[k].events & EPOLLERR) ? SLIRP_POLL_ERR : 0) |
+                ((ev[k].events & EPOLLHUP) ? SLIRP_POLL_HUP : 0);
+        for (int i = 0; i < s->npoll; i++)
+            if (s->poll[i].fd == ev[k].data.fd)
+                s->poll[i].revents = r;
+    }
+    slirp_pollfds_poll(s->slirp, n < 0, slirp_get_revents, s);
+}
+
+static void slirp_on_epfd(void *opaque, uint32_t events)
+{
+    (void)opaque, (void)events; /* the check hook does the work on every iteration */
+}
+
+/* --- guest -> slirp ------------------------------------------------------------------- */
+
+static int slirp_send(struct netdev *nd, const struct virtio_net_hdr_v1 *hdr,
+                      const struct iovec *iov, int iovcnt, size_t len)
+{
+    struct slirp_be *s = netdev_priv(nd);
+    (void)hdr; /* no vnet header capability: offloads were done by the layer */
+    if (len > SLIRP_MAX_FRAME)
+        return -EMSGSIZE;
+    size_t off = 0;
+    for (int i = 0; i < iovcnt && off < len; i++) {
+        size_t n = iov[i].iov_len < len - off ? iov[i].iov_len : len - off;
+        memcpy(s->frame + off, iov[i].iov_base, n);
+        off += n;
+    }
+    slirp_input(s->slirp, s->frame, (int)off);
+    return 0;
+}
+
+/* Option parsing is in slirp_opts.c. */
+int slirp_parse_config(struct opts *o, SlirpConfig *cfg, char *err, size_t errlen);
+int slirp_apply_forwards(Slirp *slirp, const SlirpConfig *cfg, struct opts *o, char *err,
+                         size_t errlen);
+void slirp_config_free(SlirpConfig *cfg);
+
+static int slirp_open(struct netdev *nd, struct opts *o, char *err, size_t errlen)
+{
+    struct slirp_be *s = netdev_priv(nd);
+    s->nd = nd;
+    s->epfd = -1;
+    SlirpConfig cfg;
+    int rc = slirp_parse_config(o, &cfg, err, errlen);
+    if (rc)
+        return rc;
+    s->slirp = slirp_new(&cfg, &slirp_callbacks, nd);
+    if (!s->slirp) {
+        snprintf(err, errlen, "libslirp refused the configuration");
+        slirp_config_free(&cfg);
+        return -EINVAL;
+    }
+    rc = slirp_apply_forwards(s->slirp, &cfg, o, err, errlen);
+    slirp_config_free(&cfg);
+    s->epfd = epoll_create1(EPOLL_CLOEXEC);
+    struct evloop_hook hook = {slirp_prepare, slirp_check, s};
+    if (rc == 0 &&
+        (s->epfd < 0 || evloop_add_fd(netdev_loop(nd), s->epfd, EPOLLIN, slirp_on_epfd, s) < 0 ||
+         evloop_add_hook(netdev_loop(nd), &hook) < 0)) {
+        snprintf(err, errlen, "cannot attach libslirp to the event loop");
+        rc = -ENOMEM;
+    }
+    if (rc) {
+        if (s->epfd >= 0) {
+            evloop_del_fd(netdev_loop(nd), s->epfd);
+            close(s->epfd);
+        }
+        slirp_cleanup(s->slirp);
+        return rc;
+    }
+    netdev_set_caps(nd, 0);
+    return 0;
+}
+
+static void slirp_close(struct netdev *nd)
+{
+    struct slirp_be *s = netdev_priv(nd);
+    evloop_remove_hook(netdev_loop(nd), s);
+    evloop_del_fd(netdev_loop(nd), s->epfd);
+    close(s->epfd);
+    slirp_cleanup(s->slirp);
+}
+
+/* slirp_backend_slirp: the Slirp instance of a user netdev (hostfwd_add, tests). */
+Slirp *slirp_backend_slirp(struct netdev *nd);
+Slirp *slirp_backend_slirp(struct netdev *nd)
+{
+    return ((struct slirp_be *)netdev_priv(nd))->slirp;
+}
+
+const struct netdev_backend_ops slirp_backend_ops = {
+    .type = "user",
+    .summary = "user-mode NAT with DHCP, DNS and port forwarding (libslirp)",
+    .priv_size = sizeof(struct slirp_be),
+    .open = slirp_open,
+    .send = slirp_send,
+    .close = slirp_close,
+};
