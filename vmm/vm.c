@@ -11,6 +11,8 @@
 #include "vmm/kvm.h"
 #include "vmm/log.h"
 #include "vmm/vcpu.h"
+#include "net/backend.h"
+#include "net/dump.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -87,6 +89,62 @@ static int vm_prepare_initrd(struct vm *vm, char *err, size_t errlen)
     return 0;
 }
 
+struct netdev *vm_find_netdev(struct vm *vm, const char *id)
+{
+    for (unsigned i = 0; i < vm->nr_netdevs; i++)
+        if (strcmp(netdev_id(vm->netdev[i]), id) == 0)
+            return vm->netdev[i];
+    return NULL;
+}
+
+static int vm_open_netdevs(struct vm *vm, char *err, size_t errlen)
+{
+    for (unsigned i = 0; i < vm->cfg->nr_netdev; i++) {
+        struct opts *o = vm->cfg->netdev[i];
+        const char *id = opts_get(o, "id");
+        if (id && vm_find_netdev(vm, id)) {
+            snprintf(err, errlen, "-netdev %s: id '%s' is used twice", o->text, id);
+            return -EINVAL;
+        }
+        struct netdev *nd = netdev_create(vm->loop, o, err, errlen);
+        if (!nd)
+            return -EINVAL;
+        vm->netdev[vm->nr_netdevs++] = nd;
+    }
+    return 0;
+}
+
+static int vm_open_objects(struct vm *vm, char *err, size_t errlen)
+{
+    for (unsigned i = 0; i < vm->cfg->nr_object; i++) {
+        struct opts *o = vm->cfg->object[i];
+        const char *type = opts_get(o, "qom-type");
+        struct netdump_config dc;
+        char sub[256] = "";
+        if (!type || strcmp(type, "filter-dump") != 0) {
+            snprintf(err, errlen, "-object %s: unknown object type '%s' (available: filter-dump)",
+                     o->text, type ? type : "");
+            return -EINVAL;
+        }
+        int rc = netdump_parse(o, &dc, sub, sizeof(sub));
+        struct netdev *nd = rc ? NULL : vm_find_netdev(vm, dc.netdev);
+        if (!rc && !nd) {
+            snprintf(sub, sizeof(sub), "netdev=%s: no -netdev with that id", dc.netdev);
+            rc = -EINVAL;
+        }
+        if (!rc)
+            rc = opts_check_unused(o, "filter-dump", sub, sizeof(sub));
+        struct netdump *d = rc ? NULL : netdump_open(&dc, sub, sizeof(sub));
+        if (!d || netdump_attach(d, nd) < 0) {
+            snprintf(err, errlen, "-object %s: %s", o->text, sub[0] ? sub : "cannot attach");
+            netdump_close(d);
+            return -EINVAL;
+        }
+        vm->dump[vm->nr_dumps++] = d;
+    }
+    return 0;
+}
+
 int vm_prepare(struct vm *vm, struct nicvm_config *cfg, char *err, size_t errlen)
 {
     memset(vm, 0, sizeof(*vm));
@@ -130,6 +188,14 @@ int vm_prepare(struct vm *vm, struct nicvm_config *cfg, char *err, size_t errlen
     rc = boot_build_cmdline(&vm->machine, cfg->append, vm->pvm_quirks, max, vm->cmdline,
                             VM_CMDLINE_BUF, err, errlen);
     if (rc < 0)
+        return rc;
+    vm->loop = evloop_create();
+    if (!vm->loop)
+        return -ENOMEM;
+    rc = vm_open_netdevs(vm, err, errlen);
+    if (!rc)
+        rc = vm_open_objects(vm, err, errlen);
+    if (rc)
         return rc;
     if (vm->pvm_quirks)
         log_info("PVM host (/sys/module/kvm_pvm): adding '%s' to the kernel command line and "
@@ -216,8 +282,7 @@ static const struct console_ops vm_console_ops = {vm_console_quit, vm_console_st
 int vm_create(struct vm *vm, char *err, size_t errlen)
 {
     vm->bus = iobus_create();
-    vm->loop = evloop_create();
-    if (!vm->bus || !vm->loop)
+    if (!vm->bus)
         return -ENOMEM;
     iobus_set_debug(vm->bus, vm->cfg->debug_io);
     int rc = kvm_init(vm, err, errlen);
@@ -340,6 +405,11 @@ void vm_destroy(struct vm *vm)
         vcpu_destroy(vm->vcpu[i]);
     vm->nr_vcpus = 0;
     board_destroy(vm);
+    for (unsigned i = 0; i < vm->nr_dumps; i++)
+        netdump_close(vm->dump[i]);
+    for (unsigned i = 0; i < vm->nr_netdevs; i++)
+        netdev_destroy(vm->netdev[i]);
+    vm->nr_dumps = vm->nr_netdevs = 0;
     console_destroy(vm->console);
     vm->console = NULL;
     kvm_cleanup(vm);

@@ -1,6 +1,7 @@
 /* The VM: everything a running nicvm owns, and its lifetime in three steps.
- *   vm_prepare()  command line -> machine description, kernel probed, command line built.
- *                 No KVM yet; every failure here is the user's input (exit status 2).
+ *   vm_prepare()  command line -> machine description, kernel probed, command line built,
+ *                 network backends opened on the event loop. No KVM yet; every failure
+ *                 here comes from the user's input (exit status 2).
  *   vm_create()   KVM VM, guest RAM, irqchip, devices, boot structures, vCPUs (status 1).
  *   vm_run()      vCPU threads plus the event loop on the calling thread, until the guest
  *                 or the user stops the VM; returns the documented exit status. */
@@ -45,6 +46,8 @@ enum vm_stop_reason {
 struct vcpu;
 struct console;
 struct uart;
+struct netdev;
+struct netdump;
 
 struct vm {
     struct nicvm_config *cfg;
@@ -77,6 +80,12 @@ struct vm {
     struct console *console;
     struct legacy legacy;
 
+    /* Network backends (-netdev) and captures (-object filter-dump), on vm->loop. */
+    struct netdev *netdev[CLI_MAX_LISTS];
+    unsigned nr_netdevs;
+    struct netdump *dump[CLI_MAX_LISTS];
+    unsigned nr_dumps;
+
     /* Stopping: the first request wins. */
     pthread_mutex_t stop_lock;
     atomic_bool stopping;
@@ -108,6 +117,9 @@ static inline bool vm_stopping(struct vm *vm)
 {
     return atomic_load_explicit(&vm->stopping, memory_order_acquire);
 }
+
+/* vm_find_netdev: the backend with this -netdev id, or NULL. */
+struct netdev *vm_find_netdev(struct vm *vm, const char *id);
 
 /* vm_print_stats: the --exit-stats output in the configured format. */
 void vm_print_stats(struct vm *vm);
