@@ -125,6 +125,22 @@ static void slirp_cb_register_fd(int fd, void *opaque)
     (void)fd, (void)opaque; /* sockets are tracked through slirp_pollfds_fill */
 }
 
+/* libslirp is about to close fd: forget it now. The kernel drops a closed fd from epfd by
+ * itself, and a new socket that gets the same number before the next round must be added
+ * afresh, not taken for the one already watched. */
+static void slirp_cb_unregister_fd(int fd, void *opaque)
+{
+    struct slirp_be *s = netdev_priv(opaque);
+    for (int w = 0; w < s->nwatched; w++) {
+        if (s->watched[w].fd == fd) {
+            if (s->epfd >= 0)
+                epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
+            s->watched[w] = s->watched[--s->nwatched];
+            return;
+        }
+    }
+}
+
 static void slirp_cb_notify(void *opaque)
 {
     evloop_wakeup(netdev_loop(opaque)); /* re-run the poll hook */
@@ -137,7 +153,7 @@ static const SlirpCb slirp_callbacks = {
     .timer_free = slirp_cb_timer_free,
     .timer_mod = slirp_cb_timer_mod,
     .register_poll_fd = slirp_cb_register_fd,
-    .unregister_poll_fd = slirp_cb_register_fd,
+    .unregister_poll_fd = slirp_cb_unregister_fd,
     .notify = slirp_cb_notify,
     .timer_new_opaque = slirp_cb_timer_new,
 };
@@ -182,7 +198,9 @@ static void slirp_sync_epoll(struct slirp_be *s)
             if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->poll[i].fd, &e) == 0)
                 s->watched[s->nwatched++] = (struct slirp_watch){s->poll[i].fd, ev};
         } else if (s->watched[w].events != ev) {
-            epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->poll[i].fd, &e);
+            /* ENOENT: closed without unregister_poll_fd and the number reused */
+            if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->poll[i].fd, &e) < 0 && errno == ENOENT)
+                epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->poll[i].fd, &e);
             s->watched[w].events = ev;
         }
     }
@@ -282,6 +300,7 @@ static int slirp_open(struct netdev *nd, struct opts *o, char *err, size_t errle
         if (s->epfd >= 0) {
             evloop_del_fd(netdev_loop(nd), s->epfd);
             close(s->epfd);
+            s->epfd = -1;
         }
         slirp_cleanup(s->slirp);
         return rc;
@@ -296,6 +315,7 @@ static void slirp_close(struct netdev *nd)
     evloop_remove_hook(netdev_loop(nd), s);
     evloop_del_fd(netdev_loop(nd), s->epfd);
     close(s->epfd);
+    s->epfd = -1; /* slirp_cleanup calls unregister_poll_fd */
     slirp_cleanup(s->slirp);
 }
 

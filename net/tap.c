@@ -99,6 +99,12 @@ static void tap_on_event(void *opaque, uint32_t events)
         tap_update_events(nd);
         netdev_backend_writable(nd);
     }
+    if ((events & (EPOLLERR | EPOLLHUP)) && !(t->events & EPOLLIN)) {
+        /* Reading is paused, so no read() reports the error, and epoll repeats EPOLLERR until
+         * it is handled. tun reports it only once the interface is gone or going away. */
+        tap_lost(nd, EBADFD);
+        return;
+    }
     if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
         tap_read_frames(nd);
 }

@@ -1,0 +1,887 @@
+/* The fake guest network toolkit of fakenet.h: frame builders and parsers, a minimal TCP
+ * endpoint, a fake NIC and a fake guest that drives the event loop. */
+#include "tests/common/fakenet.h"
+
+#include "net/offload.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <time.h>
+
+const uint8_t fn_broadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+#define DHCP_BOOTP_LEN  548 /* a full BOOTP message: 236 fixed bytes + 312 of options */
+#define DHCP_MAGIC      0x63825363u
+#define DHCP_CLIENT     68
+#define DHCP_SERVER     67
+#define TCP_WINDOW_MAX  65535u
+#define TCP_DEFAULT_MSS 536
+
+/* --- bytes and checksums ------------------------------------------------------------------ */
+
+uint16_t fn_get16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+uint32_t fn_get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+void fn_put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+void fn_put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+uint32_t fn_pseudo_sum(uint32_t src, uint32_t dst, uint8_t proto, size_t l4len)
+{
+    uint8_t ph[12];
+    fn_put32(ph, src);
+    fn_put32(ph + 4, dst);
+    ph[8] = 0;
+    ph[9] = proto;
+    fn_put16(ph + 10, (uint16_t)l4len);
+    return offload_csum_add(0, ph, sizeof(ph));
+}
+
+uint16_t fn_csum_naive(uint32_t sum, const uint8_t *p, size_t len)
+{
+    uint64_t s = sum;
+    for (size_t i = 0; i + 1 < len; i += 2)
+        s += (uint32_t)(p[i] << 8 | p[i + 1]);
+    if (len & 1)
+        s += (uint32_t)p[len - 1] << 8;
+    while (s >> 16)
+        s = (s & 0xffff) + (s >> 16);
+    return (uint16_t)~s;
+}
+
+void fn_vnet_csum(struct virtio_net_hdr_v1 *h, uint16_t csum_start, uint16_t csum_offset)
+{
+    memset(h, 0, sizeof(*h));
+    h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    h->gso_type = VIRTIO_NET_HDR_GSO_NONE;
+    h->csum_start = htole16(csum_start);
+    h->csum_offset = htole16(csum_offset);
+}
+
+/* Fills the L4 checksum field at l4 + field of an l4len-byte segment as mode says. */
+static void fill_l4_csum(uint8_t *l4, size_t l4len, size_t field, uint32_t pseudo,
+                         enum fn_csum mode)
+{
+    fn_put16(l4 + field, 0);
+    uint16_t c;
+    switch (mode) {
+    case FN_CSUM_PARTIAL: c = (uint16_t)pseudo; break; /* fn_pseudo_sum is folded */
+    case FN_CSUM_ZERO: c = 0; break;
+    default:
+        c = offload_csum_fold(offload_csum_add(pseudo, l4, l4len));
+        if (c == 0)
+            c = 0xffff; /* UDP's "no checksum" is 0: send the other zero */
+        if (mode == FN_CSUM_BAD)
+            c ^= 0x0100;
+        break;
+    }
+    fn_put16(l4 + field, c);
+}
+
+/* --- building frames ---------------------------------------------------------------------- */
+
+size_t fn_eth(uint8_t *f, const uint8_t dst[6], const uint8_t src[6], uint16_t type)
+{
+    memcpy(f, dst, 6);
+    memcpy(f + 6, src, 6);
+    fn_put16(f + 12, type);
+    return FN_ETH_HLEN;
+}
+
+static size_t fn_arp(uint8_t *f, size_t cap, uint16_t op, const uint8_t eth_dst[6],
+                     const struct fn_addr *src, const uint8_t tha[6], uint32_t tpa)
+{
+    if (cap < FN_ETH_HLEN + 28)
+        return 0;
+    fn_eth(f, eth_dst, src->mac, FN_ETH_P_ARP);
+    uint8_t *a = f + FN_ETH_HLEN;
+    fn_put16(a, 1);          /* Ethernet */
+    fn_put16(a + 2, 0x0800); /* IPv4 */
+    a[4] = 6;
+    a[5] = 4;
+    fn_put16(a + 6, op);
+    memcpy(a + 8, src->mac, 6);
+    fn_put32(a + 14, src->ip);
+    memcpy(a + 18, tha, 6);
+    fn_put32(a + 24, tpa);
+    return FN_ETH_HLEN + 28;
+}
+
+size_t fn_arp_request(uint8_t *f, size_t cap, const struct fn_addr *src, uint32_t target_ip)
+{
+    static const uint8_t zero[6];
+    return fn_arp(f, cap, FN_ARP_REQUEST, fn_broadcast, src, zero, target_ip);
+}
+
+size_t fn_arp_reply(uint8_t *f, size_t cap, const struct fn_addr *src, const struct fn_addr *dst)
+{
+    return fn_arp(f, cap, FN_ARP_REPLY, dst->mac, src, dst->mac, dst->ip);
+}
+
+size_t fn_ipv4(uint8_t *f, size_t cap, const struct fn_addr *src, const struct fn_addr *dst,
+               uint8_t proto, uint16_t id, size_t l4len)
+{
+    if (cap < FN_L4_OFF || l4len > cap - FN_L4_OFF || FN_IP_HLEN + l4len > 0xffff)
+        return 0;
+    fn_eth(f, dst->mac, src->mac, FN_ETH_P_IP);
+    uint8_t *ip = f + FN_ETH_HLEN;
+    ip[0] = 0x45;
+    ip[1] = 0;
+    fn_put16(ip + 2, (uint16_t)(FN_IP_HLEN + l4len));
+    fn_put16(ip + 4, id);
+    fn_put16(ip + 6, 0x4000); /* DF */
+    ip[8] = 64;
+    ip[9] = proto;
+    fn_put16(ip + 10, 0);
+    fn_put32(ip + 12, src->ip);
+    fn_put32(ip + 16, dst->ip);
+    fn_put16(ip + 10, offload_csum_fold(offload_csum_add(0, ip, FN_IP_HLEN)));
+    return FN_L4_OFF + l4len;
+}
+
+static uint16_t next_ip_id(void)
+{
+    static uint16_t id = 0x1000;
+    return id++;
+}
+
+size_t fn_udp(uint8_t *f, size_t cap, const struct fn_addr *src, const struct fn_addr *dst,
+              const void *payload, size_t plen, enum fn_csum mode)
+{
+    size_t l4len = FN_UDP_HLEN + plen;
+    size_t n = fn_ipv4(f, cap, src, dst, FN_PROTO_UDP, next_ip_id(), l4len);
+    if (!n)
+        return 0;
+    uint8_t *u = f + FN_L4_OFF;
+    fn_put16(u, src->port);
+    fn_put16(u + 2, dst->port);
+    fn_put16(u + 4, (uint16_t)l4len);
+    if (plen)
+        memcpy(u + FN_UDP_HLEN, payload, plen);
+    fill_l4_csum(u, l4len, 6, fn_pseudo_sum(src->ip, dst->ip, FN_PROTO_UDP, l4len), mode);
+    return n;
+}
+
+size_t fn_icmp_echo(uint8_t *f, size_t cap, const struct fn_addr *src, const struct fn_addr *dst,
+                    uint8_t type, uint16_t id, uint16_t seq, const void *payload, size_t plen)
+{
+    size_t l4len = 8 + plen;
+    size_t n = fn_ipv4(f, cap, src, dst, FN_PROTO_ICMP, next_ip_id(), l4len);
+    if (!n)
+        return 0;
+    uint8_t *c = f + FN_L4_OFF;
+    c[0] = type;
+    c[1] = 0;
+    fn_put16(c + 2, 0);
+    fn_put16(c + 4, id);
+    fn_put16(c + 6, seq);
+    if (plen)
+        memcpy(c + 8, payload, plen);
+    fn_put16(c + 2, offload_csum_fold(offload_csum_add(0, c, l4len)));
+    return n;
+}
+
+size_t fn_dhcp_client(uint8_t *f, size_t cap, const uint8_t mac[6], uint8_t msg_type, uint32_t xid,
+                      uint32_t requested_ip, uint32_t server_id)
+{
+    uint8_t b[DHCP_BOOTP_LEN];
+    memset(b, 0, sizeof(b));
+    b[0] = 1; /* BOOTREQUEST */
+    b[1] = 1; /* Ethernet */
+    b[2] = 6;
+    fn_put32(b + 4, xid);
+    fn_put16(b + 10, 0x8000); /* broadcast replies: we have no address yet */
+    memcpy(b + 28, mac, 6);
+    fn_put32(b + 236, DHCP_MAGIC);
+    uint8_t *o = b + 240;
+    *o++ = 53;
+    *o++ = 1;
+    *o++ = msg_type;
+    if (requested_ip) {
+        *o++ = 50;
+        *o++ = 4;
+        fn_put32(o, requested_ip);
+        o += 4;
+    }
+    if (server_id) {
+        *o++ = 54;
+        *o++ = 4;
+        fn_put32(o, server_id);
+        o += 4;
+    }
+    static const uint8_t params[] = {55, 4, 1, 3, 6, 51};
+    memcpy(o, params, sizeof(params));
+    o += sizeof(params);
+    *o = 255;
+    struct fn_addr src = {.ip = 0, .port = DHCP_CLIENT},
+                   dst = {.ip = 0xffffffffu, .port = DHCP_SERVER};
+    memcpy(src.mac, mac, 6);
+    memcpy(dst.mac, fn_broadcast, 6);
+    return fn_udp(f, cap, &src, &dst, b, sizeof(b), FN_CSUM_FULL);
+}
+
+/* --- parsing frames ----------------------------------------------------------------------- */
+
+static bool parse_l4(struct fn_pkt *p)
+{
+    const uint8_t *l4 = p->frame + p->l4_off;
+    size_t n = p->l4_len;
+    uint32_t pseudo = fn_pseudo_sum(p->saddr, p->daddr, p->proto, n);
+    switch (p->proto) {
+    case FN_PROTO_UDP: {
+        if (n < FN_UDP_HLEN)
+            return false;
+        size_t ulen = fn_get16(l4 + 4);
+        if (ulen < FN_UDP_HLEN || ulen > n)
+            return false;
+        p->sport = fn_get16(l4);
+        p->dport = fn_get16(l4 + 2);
+        p->data = l4 + FN_UDP_HLEN;
+        p->data_len = ulen - FN_UDP_HLEN;
+        p->l4_csum_ok = fn_get16(l4 + 6) != 0 &&
+                        offload_csum_fold(offload_csum_add(
+                            fn_pseudo_sum(p->saddr, p->daddr, p->proto, ulen), l4, ulen)) == 0;
+        return true;
+    }
+    case FN_PROTO_TCP: {
+        if (n < FN_TCP_HLEN)
+            return false;
+        size_t thl = (size_t)(l4[12] >> 4) * 4;
+        if (thl < FN_TCP_HLEN || thl > n)
+            return false;
+        p->sport = fn_get16(l4);
+        p->dport = fn_get16(l4 + 2);
+        p->seq = fn_get32(l4 + 4);
+        p->ack = fn_get32(l4 + 8);
+        p->tcp_flags = l4[13];
+        p->window = fn_get16(l4 + 14);
+        for (size_t i = FN_TCP_HLEN; i < thl;) { /* options: only MSS is of interest */
+            uint8_t kind = l4[i];
+            if (kind == 0)
+                break;
+            if (kind == 1) {
+                i++;
+                continue;
+            }
+            if (i + 1 >= thl || l4[i + 1] < 2 || i + l4[i + 1] > thl)
+                break;
+            if (kind == 2 && l4[i + 1] == 4)
+                p->mss = fn_get16(l4 + i + 2);
+            i += l4[i + 1];
+        }
+        p->data = l4 + thl;
+        p->data_len = n - thl;
+        p->l4_csum_ok = offload_csum_fold(offload_csum_add(pseudo, l4, n)) == 0;
+        return true;
+    }
+    case FN_PROTO_ICMP:
+        if (n < 8)
+            return false;
+        p->icmp_type = l4[0];
+        p->icmp_code = l4[1];
+        p->icmp_id = fn_get16(l4 + 4);
+        p->icmp_seq = fn_get16(l4 + 6);
+        p->data = l4 + 8;
+        p->data_len = n - 8;
+        p->l4_csum_ok = offload_csum_fold(offload_csum_add(0, l4, n)) == 0;
+        return true;
+    default: return false;
+    }
+}
+
+bool fn_parse(const uint8_t *f, size_t len, struct fn_pkt *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->frame = f;
+    p->len = len;
+    if (len < FN_ETH_HLEN)
+        return false;
+    memcpy(p->dst, f, 6);
+    memcpy(p->src, f + 6, 6);
+    p->type = fn_get16(f + 12);
+    const uint8_t *b = f + FN_ETH_HLEN;
+    size_t n = len - FN_ETH_HLEN;
+    if (p->type == FN_ETH_P_ARP) {
+        if (n >= 28 && fn_get16(b) == 1 && fn_get16(b + 2) == 0x0800 && b[4] == 6 && b[5] == 4) {
+            p->arp = true;
+            p->arp_op = fn_get16(b + 6);
+            memcpy(p->arp_sha, b + 8, 6);
+            p->arp_spa = fn_get32(b + 14);
+            memcpy(p->arp_tha, b + 18, 6);
+            p->arp_tpa = fn_get32(b + 24);
+        }
+        return true;
+    }
+    if (p->type != FN_ETH_P_IP || n < FN_IP_HLEN || b[0] >> 4 != 4)
+        return true;
+    size_t ihl = (size_t)(b[0] & 0xf) * 4;
+    size_t tot = fn_get16(b + 2);
+    if (ihl < FN_IP_HLEN || ihl > n || tot < ihl || tot > n)
+        return true;
+    p->ip = true;
+    p->l3 = FN_ETH_HLEN;
+    p->ip_hlen = ihl;
+    p->ip_len = (uint16_t)tot;
+    p->ip_id = fn_get16(b + 4);
+    p->ip_frag = fn_get16(b + 6) & 0x3fff;
+    p->ttl = b[8];
+    p->proto = b[9];
+    p->saddr = fn_get32(b + 12);
+    p->daddr = fn_get32(b + 16);
+    p->ip_csum_ok = offload_csum_fold(offload_csum_add(0, b, ihl)) == 0;
+    if (p->ip_frag == 0) {
+        p->l4_off = FN_ETH_HLEN + ihl;
+        p->l4_len = tot - ihl;
+        p->l4 = parse_l4(p);
+    }
+    return true;
+}
+
+bool fn_dhcp_parse(const struct fn_pkt *p, struct fn_dhcp *d)
+{
+    memset(d, 0, sizeof(*d));
+    if (!p->l4 || p->proto != FN_PROTO_UDP || p->sport != DHCP_SERVER || p->dport != DHCP_CLIENT ||
+        p->data_len < 240)
+        return false;
+    const uint8_t *b = p->data;
+    if (b[0] != 2 || fn_get32(b + 236) != DHCP_MAGIC)
+        return false;
+    d->xid = fn_get32(b + 4);
+    d->yiaddr = fn_get32(b + 16);
+    memcpy(d->chaddr, b + 28, 6);
+    for (size_t i = 240; i < p->data_len;) {
+        uint8_t code = b[i];
+        if (code == 255)
+            break;
+        if (code == 0) {
+            i++;
+            continue;
+        }
+        if (i + 1 >= p->data_len || i + 2 + b[i + 1] > p->data_len)
+            return false;
+        uint8_t olen = b[i + 1];
+        const uint8_t *v = b + i + 2;
+        if (code == 53 && olen >= 1)
+            d->msg_type = v[0];
+        else if (olen >= 4 && code == 1)
+            d->mask = fn_get32(v);
+        else if (olen >= 4 && code == 3)
+            d->router = fn_get32(v);
+        else if (olen >= 4 && code == 6)
+            d->dns = fn_get32(v);
+        else if (olen >= 4 && code == 51)
+            d->lease = fn_get32(v);
+        else if (olen >= 4 && code == 54)
+            d->server_id = fn_get32(v);
+        i += 2u + olen;
+    }
+    return d->msg_type != 0;
+}
+
+/* --- a minimal TCP endpoint --------------------------------------------------------------- */
+
+static bool seq_lt(uint32_t a, uint32_t b)
+{
+    return (int32_t)(a - b) < 0;
+}
+
+static bool seq_le(uint32_t a, uint32_t b)
+{
+    return (int32_t)(a - b) <= 0;
+}
+
+void fn_tcp_init(struct fn_tcp *t, const struct fn_addr *self, uint32_t iss, uint8_t *rx,
+                 size_t rx_cap)
+{
+    memset(t, 0, sizeof(*t));
+    t->self = *self;
+    t->state = FN_TCP_CLOSED;
+    t->iss = t->snd_una = t->snd_nxt = iss;
+    t->mss = 1460;
+    t->peer_mss = TCP_DEFAULT_MSS;
+    t->rx = rx;
+    t->rx_cap = rx_cap;
+}
+
+void fn_tcp_listen(struct fn_tcp *t)
+{
+    t->state = FN_TCP_LISTEN;
+}
+
+bool fn_tcp_matches(const struct fn_tcp *t, const struct fn_pkt *p)
+{
+    if (!p->l4 || p->proto != FN_PROTO_TCP || p->daddr != t->self.ip || p->dport != t->self.port)
+        return false;
+    if (t->state == FN_TCP_LISTEN)
+        return true;
+    if (t->state == FN_TCP_CLOSED)
+        return false;
+    return p->saddr == t->peer.ip && p->sport == t->peer.port;
+}
+
+size_t fn_tcp_segment(const struct fn_tcp *t, uint8_t *f, size_t cap, uint8_t flags, uint32_t seq,
+                      const void *data, size_t len)
+{
+    size_t thl = FN_TCP_HLEN + ((flags & FN_TCP_SYN) ? 4 : 0);
+    size_t l4len = thl + len;
+    size_t n = fn_ipv4(f, cap, &t->self, &t->peer, FN_PROTO_TCP, next_ip_id(), l4len);
+    if (!n)
+        return 0;
+    uint8_t *th = f + FN_L4_OFF;
+    size_t room = t->rx_cap - t->rx_len;
+    fn_put16(th, t->self.port);
+    fn_put16(th + 2, t->peer.port);
+    fn_put32(th + 4, seq);
+    fn_put32(th + 8, (flags & FN_TCP_ACK) ? t->rcv_nxt : 0);
+    th[12] = (uint8_t)((thl / 4) << 4);
+    th[13] = flags;
+    fn_put16(th + 14, (uint16_t)(room < TCP_WINDOW_MAX ? room : TCP_WINDOW_MAX));
+    fn_put16(th + 16, 0);
+    fn_put16(th + 18, 0);
+    if (flags & FN_TCP_SYN) {
+        th[20] = 2; /* MSS */
+        th[21] = 4;
+        fn_put16(th + 22, t->mss);
+    }
+    if (len)
+        memcpy(th + thl, data, len);
+    fill_l4_csum(th, l4len, 16, fn_pseudo_sum(t->self.ip, t->peer.ip, FN_PROTO_TCP, l4len),
+                 FN_CSUM_FULL);
+    return n;
+}
+
+size_t fn_tcp_syn(struct fn_tcp *t, const struct fn_addr *peer, uint8_t *f, size_t cap)
+{
+    t->peer = *peer;
+    t->snd_una = t->iss;
+    t->snd_nxt = t->iss + 1;
+    t->state = FN_TCP_SYN_SENT;
+    return fn_tcp_segment(t, f, cap, FN_TCP_SYN, t->iss, NULL, 0);
+}
+
+size_t fn_tcp_synack(const struct fn_tcp *t, uint8_t *f, size_t cap)
+{
+    return fn_tcp_segment(t, f, cap, FN_TCP_SYN | FN_TCP_ACK, t->iss, NULL, 0);
+}
+
+size_t fn_tcp_ack(const struct fn_tcp *t, uint8_t *f, size_t cap)
+{
+    return fn_tcp_segment(t, f, cap, FN_TCP_ACK, t->snd_nxt, NULL, 0);
+}
+
+size_t fn_tcp_data(struct fn_tcp *t, uint8_t *f, size_t cap, const void *data, size_t len)
+{
+    size_t n = fn_tcp_segment(t, f, cap, FN_TCP_ACK | FN_TCP_PSH, t->snd_nxt, data, len);
+    if (n)
+        t->snd_nxt += (uint32_t)len;
+    return n;
+}
+
+size_t fn_tcp_fin(struct fn_tcp *t, uint8_t *f, size_t cap)
+{
+    size_t n = fn_tcp_segment(t, f, cap, FN_TCP_FIN | FN_TCP_ACK, t->snd_nxt, NULL, 0);
+    if (!n)
+        return 0;
+    t->snd_nxt++;
+    t->fin_sent = true;
+    t->state = t->state == FN_TCP_CLOSE_WAIT ? FN_TCP_LAST_ACK : FN_TCP_FIN_WAIT1;
+    return n;
+}
+
+size_t fn_tcp_gso(struct fn_tcp *t, uint8_t *f, size_t cap, const void *data, size_t len,
+                  uint16_t gso_size, struct virtio_net_hdr_v1 *h)
+{
+    size_t l4len = FN_TCP_HLEN + len;
+    size_t n = fn_ipv4(f, cap, &t->self, &t->peer, FN_PROTO_TCP, next_ip_id(), l4len);
+    if (!n)
+        return 0;
+    uint8_t *th = f + FN_L4_OFF;
+    size_t room = t->rx_cap - t->rx_len;
+    fn_put16(th, t->self.port);
+    fn_put16(th + 2, t->peer.port);
+    fn_put32(th + 4, t->snd_nxt);
+    fn_put32(th + 8, t->rcv_nxt);
+    th[12] = (FN_TCP_HLEN / 4) << 4;
+    th[13] = FN_TCP_ACK | FN_TCP_PSH;
+    fn_put16(th + 14, (uint16_t)(room < TCP_WINDOW_MAX ? room : TCP_WINDOW_MAX));
+    fn_put16(th + 18, 0);
+    memcpy(th + FN_TCP_HLEN, data, len);
+    fill_l4_csum(th, l4len, 16, fn_pseudo_sum(t->self.ip, t->peer.ip, FN_PROTO_TCP, l4len),
+                 FN_CSUM_PARTIAL);
+    fn_vnet_csum(h, FN_L4_OFF, 16);
+    h->gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+    h->hdr_len = htole16(FN_L4_OFF + FN_TCP_HLEN);
+    h->gso_size = htole16(gso_size);
+    t->snd_nxt += (uint32_t)len;
+    return n;
+}
+
+void fn_tcp_write(struct fn_tcp *t, const void *data, size_t len)
+{
+    t->tx = data;
+    t->tx_len = len;
+    t->tx_off = 0;
+}
+
+void fn_tcp_close(struct fn_tcp *t)
+{
+    t->fin_wanted = true;
+}
+
+size_t fn_tcp_output(struct fn_tcp *t, uint8_t *f, size_t cap)
+{
+    if (t->state != FN_TCP_ESTABLISHED && t->state != FN_TCP_CLOSE_WAIT)
+        return 0;
+    if (t->tx_off < t->tx_len) {
+        uint32_t inflight = t->snd_nxt - t->snd_una;
+        if (inflight >= t->peer_wnd)
+            return 0;
+        size_t n = t->tx_len - t->tx_off;
+        size_t mss = t->mss < t->peer_mss ? t->mss : t->peer_mss;
+        if (n > mss)
+            n = mss;
+        if (n > t->peer_wnd - inflight)
+            n = t->peer_wnd - inflight;
+        size_t r = fn_tcp_data(t, f, cap, t->tx + t->tx_off, n);
+        if (r)
+            t->tx_off += n;
+        return r;
+    }
+    if (t->fin_wanted && !t->fin_sent)
+        return fn_tcp_fin(t, f, cap);
+    return 0;
+}
+
+/* The peer's SYN options and window. */
+static void tcp_learn(struct fn_tcp *t, const struct fn_pkt *p)
+{
+    t->rcv_nxt = p->seq + 1;
+    t->peer_mss = p->mss ? p->mss : TCP_DEFAULT_MSS;
+    t->peer_wnd = p->window;
+}
+
+/* Data and FIN of an acceptable segment: in-order bytes are kept, anything else gets a
+ * duplicate ACK. */
+static size_t tcp_take(struct fn_tcp *t, const struct fn_pkt *p, uint8_t *f, size_t cap)
+{
+    bool fin = (p->tcp_flags & FN_TCP_FIN) != 0;
+    const uint8_t *d = p->data;
+    size_t n = p->data_len;
+    uint32_t seq = p->seq;
+    if (!n && !fin)
+        return 0;
+    if (seq_lt(seq, t->rcv_nxt)) {
+        uint32_t skip = t->rcv_nxt - seq;
+        t->dup_segs++;
+        if (skip > n || (skip == n && !fin) || (skip == n && t->peer_fin))
+            return fn_tcp_ack(t, f, cap);
+        d += skip;
+        n -= skip;
+        seq = t->rcv_nxt;
+    }
+    if (seq != t->rcv_nxt) {
+        t->ooo_segs++;
+        return fn_tcp_ack(t, f, cap);
+    }
+    size_t room = t->rx_cap - t->rx_len;
+    size_t take = n < room ? n : room;
+    memcpy(t->rx + t->rx_len, d, take);
+    t->rx_len += take;
+    t->rcv_nxt += (uint32_t)take;
+    if (fin && take == n && !t->peer_fin) {
+        t->rcv_nxt++;
+        t->peer_fin = true;
+        switch (t->state) {
+        case FN_TCP_SYN_RCVD:
+        case FN_TCP_ESTABLISHED: t->state = FN_TCP_CLOSE_WAIT; break;
+        case FN_TCP_FIN_WAIT1: t->state = FN_TCP_CLOSING; break;
+        case FN_TCP_FIN_WAIT2: t->state = FN_TCP_TIME_WAIT; break;
+        default: break;
+        }
+    }
+    return fn_tcp_ack(t, f, cap);
+}
+
+size_t fn_tcp_step(struct fn_tcp *t, const struct fn_pkt *p, uint8_t *f, size_t cap)
+{
+    if (!fn_tcp_matches(t, p))
+        return 0;
+    t->segs_in++;
+    uint8_t fl = p->tcp_flags;
+    if (fl & FN_TCP_RST) {
+        if (t->state != FN_TCP_LISTEN) {
+            t->state = FN_TCP_CLOSED;
+            t->reset = true;
+        }
+        return 0;
+    }
+    switch (t->state) {
+    case FN_TCP_LISTEN:
+        if ((fl & (FN_TCP_SYN | FN_TCP_ACK)) != FN_TCP_SYN)
+            return 0;
+        memcpy(t->peer.mac, p->src, 6);
+        t->peer.ip = p->saddr;
+        t->peer.port = p->sport;
+        tcp_learn(t, p);
+        t->snd_una = t->iss;
+        t->snd_nxt = t->iss + 1;
+        t->state = FN_TCP_SYN_RCVD;
+        return fn_tcp_synack(t, f, cap);
+    case FN_TCP_SYN_SENT:
+        if ((fl & (FN_TCP_SYN | FN_TCP_ACK)) != (FN_TCP_SYN | FN_TCP_ACK) || p->ack != t->snd_nxt)
+            return 0;
+        tcp_learn(t, p);
+        t->snd_una = p->ack;
+        t->state = FN_TCP_ESTABLISHED;
+        return fn_tcp_ack(t, f, cap);
+    case FN_TCP_SYN_RCVD:
+        if (fl & FN_TCP_SYN)
+            return fn_tcp_synack(t, f, cap); /* the peer sent its SYN again */
+        if (!(fl & FN_TCP_ACK) || p->ack != t->snd_nxt)
+            return 0;
+        t->state = FN_TCP_ESTABLISHED;
+        break;
+    default:
+        if (fl & FN_TCP_SYN)
+            return fn_tcp_ack(t, f, cap); /* a repeated SYN-ACK: our ACK was lost */
+        break;
+    }
+    if (fl & FN_TCP_ACK) {
+        if (seq_lt(t->snd_una, p->ack) && seq_le(p->ack, t->snd_nxt))
+            t->snd_una = p->ack;
+        t->peer_wnd = p->window;
+        if (t->fin_sent && t->snd_una == t->snd_nxt) {
+            if (t->state == FN_TCP_FIN_WAIT1)
+                t->state = FN_TCP_FIN_WAIT2;
+            else if (t->state == FN_TCP_CLOSING)
+                t->state = FN_TCP_TIME_WAIT;
+            else if (t->state == FN_TCP_LAST_ACK)
+                t->state = FN_TCP_CLOSED;
+        }
+    }
+    return tcp_take(t, p, f, cap);
+}
+
+/* --- a fake NIC ----------------------------------------------------------------------------- */
+
+static size_t nic_receive(void *opaque, const struct virtio_net_hdr_v1 *hdr,
+                          const struct iovec *iov, int iovcnt, size_t len)
+{
+    struct fn_nic *n = opaque;
+    n->receive_calls++;
+    if (n->refuse || n->accept_budget == 0) {
+        n->refused++;
+        return 0;
+    }
+    if (n->accept_budget > 0)
+        n->accept_budget--;
+    n->received++;
+    struct fn_frame *fr = n->count < FN_NIC_MAX_FRAMES ? malloc(sizeof(*fr) + len) : NULL;
+    if (!fr) {
+        n->overflow++;
+        return len;
+    }
+    fr->next = NULL;
+    fr->hdr = *hdr;
+    fr->len = len;
+    size_t off = 0;
+    for (int i = 0; i < iovcnt && off < len; i++) {
+        size_t c = iov[i].iov_len < len - off ? iov[i].iov_len : len - off;
+        memcpy(fr->data + off, iov[i].iov_base, c);
+        off += c;
+    }
+    *n->tail = fr;
+    n->tail = &fr->next;
+    n->count++;
+    return len;
+}
+
+static void nic_tx_ready(void *opaque)
+{
+    struct fn_nic *n = opaque;
+    n->tx_ready_calls++;
+}
+
+static void nic_link_changed(void *opaque, bool up)
+{
+    struct fn_nic *n = opaque;
+    n->link_changes++;
+    n->link_up = up;
+}
+
+static const struct netdev_nic_ops fn_nic_ops = {
+    .receive = nic_receive,
+    .tx_ready = nic_tx_ready,
+    .link_changed = nic_link_changed,
+};
+
+int fn_nic_attach(struct fn_nic *n, struct netdev *nd, const char *name)
+{
+    memset(n, 0, sizeof(*n));
+    n->tail = &n->head;
+    n->nd = nd;
+    n->link_up = true;
+    n->accept_budget = -1;
+    return netdev_attach(nd, name, &fn_nic_ops, n);
+}
+
+struct fn_frame *fn_nic_pop(struct fn_nic *n)
+{
+    struct fn_frame *fr = n->head;
+    if (!fr)
+        return NULL;
+    n->head = fr->next;
+    if (!n->head)
+        n->tail = &n->head;
+    n->count--;
+    fr->next = NULL;
+    return fr;
+}
+
+void fn_nic_clear(struct fn_nic *n)
+{
+    struct fn_frame *fr;
+    while ((fr = fn_nic_pop(n)))
+        free(fr);
+}
+
+int fn_nic_send(struct fn_nic *n, const struct virtio_net_hdr_v1 *h, const void *f, size_t len)
+{
+    static const struct virtio_net_hdr_v1 zero;
+    struct iovec iov = {(void *)f, len};
+    return netdev_send(n->nd, h ? h : &zero, &iov, 1, len);
+}
+
+/* --- a fake guest --------------------------------------------------------------------------- */
+
+uint64_t fn_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void fn_guest_init(struct fn_guest *g, struct evloop *loop, const struct fn_addr *self)
+{
+    memset(g, 0, sizeof(*g));
+    g->loop = loop;
+    g->self = *self;
+    g->nic.tail = &g->nic.head;
+}
+
+int fn_guest_add_tcp(struct fn_guest *g, struct fn_tcp *t)
+{
+    if (g->ntcp >= FN_GUEST_MAX_TCP)
+        return -ENOSPC;
+    g->tcp[g->ntcp++] = t;
+    return 0;
+}
+
+void fn_guest_send(struct fn_guest *g, const void *f, size_t len)
+{
+    if (len == 0 || fn_nic_send(&g->nic, NULL, f, len) < 0)
+        g->send_errors++;
+}
+
+/* The checksums of an IPv4 frame, unless its header says they are left to the receiver. */
+static bool guest_csum_ok(const struct fn_frame *fr, const struct fn_pkt *p)
+{
+    if (!p->ip || (fr->hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
+        return true;
+    return p->ip_csum_ok && (!p->l4 || p->l4_csum_ok);
+}
+
+/* Handles one received frame; returns true if the frame was kept by someone. */
+static bool guest_handle(struct fn_guest *g, struct fn_frame *fr)
+{
+    struct fn_pkt p;
+    if (g->on_frame)
+        g->on_frame(g->opaque, fr);
+    fn_parse(fr->data, fr->len, &p);
+    if (g->check_csum && !guest_csum_ok(fr, &p)) {
+        g->bad_csum++;
+        return false;
+    }
+    if (g->wait_match && !g->wait_hit && g->wait_match(g->wait_arg, &p)) {
+        g->wait_hit = fr;
+        return true;
+    }
+    if (p.arp && p.arp_op == FN_ARP_REQUEST && p.arp_tpa == g->self.ip) {
+        struct fn_addr to = {.ip = p.arp_spa};
+        memcpy(to.mac, p.arp_sha, 6);
+        fn_guest_send(g, g->buf, fn_arp_reply(g->buf, sizeof(g->buf), &g->self, &to));
+        g->arp_answered++;
+        return false;
+    }
+    for (unsigned i = 0; i < g->ntcp; i++) {
+        if (fn_tcp_matches(g->tcp[i], &p)) {
+            size_t n = fn_tcp_step(g->tcp[i], &p, g->buf, sizeof(g->buf));
+            if (n)
+                fn_guest_send(g, g->buf, n);
+            return false;
+        }
+    }
+    return g->other && g->other(g->opaque, fr);
+}
+
+void fn_guest_poll(struct fn_guest *g, int timeout_ms)
+{
+    evloop_run_once(g->loop, timeout_ms);
+    struct fn_frame *fr;
+    while ((fr = fn_nic_pop(&g->nic)))
+        if (!guest_handle(g, fr))
+            free(fr);
+    for (unsigned i = 0; i < g->ntcp; i++) {
+        size_t n;
+        while ((n = fn_tcp_output(g->tcp[i], g->buf, sizeof(g->buf))))
+            fn_guest_send(g, g->buf, n);
+    }
+    if (g->tick)
+        g->tick(g->opaque);
+}
+
+bool fn_guest_run_until(struct fn_guest *g, bool (*cond)(void *arg), void *arg, int timeout_ms)
+{
+    uint64_t end = fn_now_ms() + (uint64_t)timeout_ms;
+    while (!cond(arg)) {
+        if (fn_now_ms() >= end)
+            return cond(arg);
+        fn_guest_poll(g, 10);
+    }
+    return true;
+}
+
+struct fn_frame *fn_guest_wait(struct fn_guest *g, bool (*match)(void *arg, const struct fn_pkt *p),
+                               void *arg, int timeout_ms)
+{
+    uint64_t end = fn_now_ms() + (uint64_t)timeout_ms;
+    g->wait_match = match;
+    g->wait_arg = arg;
+    g->wait_hit = NULL;
+    while (!g->wait_hit && fn_now_ms() < end)
+        fn_guest_poll(g, 10);
+    struct fn_frame *hit = g->wait_hit;
+    g->wait_match = NULL;
+    g->wait_hit = NULL;
+    return hit;
+}
