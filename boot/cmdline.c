@@ -49,7 +49,7 @@ int boot_build_cmdline(const struct machine *m, const char *user, bool pvm_quirk
         sb_printf(&b, "%s ", user);
     for (unsigned i = 0; i < m->nr_devices; i++) {
         const struct machine_device *d = &m->dev[i];
-        if (d->bus == MACHINE_BUS_VIRTIO_MMIO)
+        if (d->bus == MACHINE_BUS_VIRTIO_MMIO && (m->discovery & MACHINE_DISCOVERY_CMDLINE))
             sb_printf(&b, "virtio_mmio.device=%" PRIu64 "K@0x%" PRIx64 ":%d ", d->mmio_size >> 10,
                       d->mmio_base, d->irq);
     }

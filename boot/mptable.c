@@ -20,14 +20,34 @@ static bool pin_is_pci(const struct machine *m, unsigned pin)
     return false;
 }
 
+static bool mptable_ioapic_in_dt(const struct machine *m);
+
 static unsigned mptable_nr_entries(const struct machine *m, unsigned *pci_irqs)
 {
     unsigned pci = 0;
     for (unsigned i = 0; i < m->nr_devices; i++)
         pci += m->dev[i].bus == MACHINE_BUS_PCI && m->dev[i].irq >= 0;
     *pci_irqs = pci;
+    if (mptable_ioapic_in_dt(m))
+        return 3; /* the placeholder, LINT0 and LINT1 */
     /* ISA entries for the other pins, one per PCI interrupt, LINT0 and LINT1. */
     return (MACHINE_IOAPIC_PINS - pci) + pci + 2;
+}
+
+/* With a device tree, Linux registers the IOAPIC from the tree before it reads this table
+ * (x86_dtb_init() runs before get_smp_config()), and a second registration of the same
+ * IOAPIC fails. A tree-registered IOAPIC serves only interrupts the tree describes: its irq
+ * domain allocates from device-tree specifiers (dt_irqdomain_alloc), so routing ISA IRQs to
+ * it from this table makes the allocation of IRQ 0 fail and free IRQ 0's descriptor, and
+ * the timer check then dereferences NULL. So in that mode the table lists CPUs, buses, the
+ * LINT pins and one I/O interrupt entry addressed to no IOAPIC (an empty list would make
+ * Linux construct a default one routed to the IOAPIC): legacy IRQs (timer, COM1) reach the
+ * CPU through the 8259 in ExtINT virtual-wire mode, virtio-mmio interrupts through the
+ * IOAPIC as the tree says. */
+#define MP_NO_IOAPIC 0x7f
+static bool mptable_ioapic_in_dt(const struct machine *m)
+{
+    return m->discovery & MACHINE_DISCOVERY_DTB;
 }
 
 size_t mptable_size(const struct machine *m)
@@ -35,7 +55,7 @@ size_t mptable_size(const struct machine *m)
     unsigned pci;
     unsigned ints = mptable_nr_entries(m, &pci);
     return sizeof(struct mpf_intel) + sizeof(struct mpc_table) + m->ncpus * sizeof(struct mpc_cpu) +
-           2 * sizeof(struct mpc_bus) + sizeof(struct mpc_ioapic) +
+           2 * sizeof(struct mpc_bus) + (mptable_ioapic_in_dt(m) ? 0 : sizeof(struct mpc_ioapic)) +
            ints * sizeof(struct mpc_intsrc);
 }
 
@@ -55,7 +75,11 @@ static uint8_t *put(uint8_t *p, const void *entry, size_t len)
 
 static uint8_t *mptable_interrupts(const struct machine *m, uint8_t *p, uint8_t ioapic_id)
 {
-    for (unsigned pin = 0; pin < MACHINE_IOAPIC_PINS; pin++) {
+    if (mptable_ioapic_in_dt(m)) {
+        struct mpc_intsrc e = {MP_INTSRC, MP_INT, 0, MP_BUS_ISA, 15, MP_NO_IOAPIC, 15};
+        p = put(p, &e, sizeof(e));
+    }
+    for (unsigned pin = 0; pin < MACHINE_IOAPIC_PINS && !mptable_ioapic_in_dt(m); pin++) {
         if (pin_is_pci(m, pin))
             continue;
         /* ISA IRQ n on pin n, conforming to the bus (edge, active high). */
@@ -65,7 +89,7 @@ static uint8_t *mptable_interrupts(const struct machine *m, uint8_t *p, uint8_t 
     }
     for (unsigned i = 0; i < m->nr_devices; i++) {
         const struct machine_device *d = &m->dev[i];
-        if (d->bus != MACHINE_BUS_PCI || d->irq < 0)
+        if (d->bus != MACHINE_BUS_PCI || d->irq < 0 || mptable_ioapic_in_dt(m))
             continue;
         /* Source bus IRQ for PCI: device number in bits 2-6, INTA# (0) in bits 0-1. */
         struct mpc_intsrc e = {MP_INTSRC,
@@ -110,9 +134,11 @@ long mptable_build(const struct machine *m, uint8_t *buf, size_t buflen, uint32_
     p = put(p, &pci, sizeof(pci));
     p = put(p, &isa, sizeof(isa));
     uint8_t ioapic_id = (uint8_t)m->ncpus; /* after the local APIC ids */
-    struct mpc_ioapic ioapic = {MP_IOAPIC, ioapic_id, MP_IOAPIC_VERSION, 1,
-                                (uint32_t)MACHINE_IOAPIC_ADDR};
-    p = put(p, &ioapic, sizeof(ioapic));
+    if (!mptable_ioapic_in_dt(m)) {
+        struct mpc_ioapic ioapic = {MP_IOAPIC, ioapic_id, MP_IOAPIC_VERSION, 1,
+                                    (uint32_t)MACHINE_IOAPIC_ADDR};
+        p = put(p, &ioapic, sizeof(ioapic));
+    }
     p = mptable_interrupts(m, p, ioapic_id);
 
     struct mpc_table hdr = {

@@ -22,6 +22,10 @@
 #define NETDEV_TXQ_MAX_FRAMES 128
 #define NETDEV_TXQ_MAX_BYTES  (512u << 10)
 #define NETDEV_SCRATCH        (65536 + 128)
+/* What offload_check() reads of a frame: the Ethernet header, one 802.1Q tag, an IPv4 header
+ * with options or an IPv6 header, and the TCP header up to its data offset (14 + 4 + 60 + 13
+ * bytes); the rest of its checks compare offsets with the length only. */
+#define NETDEV_CHECK_PREFIX 256
 
 extern const struct netdev_backend_ops tap_backend_ops;
 extern const struct netdev_backend_ops slirp_backend_ops;
@@ -63,6 +67,7 @@ struct netdev {
     char nic_name[32];
     struct netdev_frameq txq, rxq;
     bool rx_paused;
+    bool in_send; /* inside the backend's send(): deliveries must not re-enter the NIC */
     int rx_ready_fd;
     atomic_bool rx_ready_pending;
     struct netdev_stats stats;
@@ -178,7 +183,9 @@ static void netdev_tx_one(struct netdev *nd, const struct virtio_net_hdr_v1 *hdr
                           const struct iovec *iov, int iovcnt, size_t len)
 {
     if (!nd->txq.head) {
+        nd->in_send = true;
         int rc = nd->ops->send(nd, hdr, iov, iovcnt, len);
+        nd->in_send = false;
         if (rc == 0)
             return;
         if (rc != -EAGAIN) {
@@ -212,6 +219,28 @@ static size_t gather(uint8_t *dst, const struct iovec *iov, int iovcnt, size_t l
     return off;
 }
 
+static bool iov_holds(const struct iovec *iov, int iovcnt, size_t len)
+{
+    size_t total = 0;
+    for (int i = 0; i < iovcnt && total < len; i++)
+        total += iov[i].iov_len;
+    return total >= len;
+}
+
+/* check_offload: offload_check() on a copy of the frame in nd->linear. A backend that carries
+ * the header sends the guest's iovecs, not the copy, so only the headers are copied (a 64 KiB
+ * copy per GSO frame was as costly as the host kernel's own); software offload works on the
+ * copy and needs all of it. */
+static int check_offload(struct netdev *nd, const struct virtio_net_hdr_v1 *hdr,
+                         const struct iovec *iov, int iovcnt, size_t len)
+{
+    bool prefix = (nd->caps & NETDEV_CAP_VNET_HDR) && len > NETDEV_CHECK_PREFIX;
+    size_t n = prefix ? NETDEV_CHECK_PREFIX : len;
+    if (!iov_holds(iov, iovcnt, len) || gather(nd->linear, iov, iovcnt, n) != n)
+        return -EINVAL;
+    return offload_check(hdr, nd->linear, len);
+}
+
 int netdev_send(struct netdev *nd, const struct virtio_net_hdr_v1 *hdr, const struct iovec *iov,
                 int iovcnt, size_t len)
 {
@@ -227,8 +256,7 @@ int netdev_send(struct netdev *nd, const struct virtio_net_hdr_v1 *hdr, const st
     if (offload) {
         /* The header is the guest's: check it against the frame before anything acts on
          * it (tap would reject it; software GSO must not be misled by it). */
-        if (gather(nd->linear, iov, iovcnt, len) != len ||
-            offload_check(hdr, nd->linear, len) < 0) {
+        if (check_offload(nd, hdr, iov, iovcnt, len) < 0) {
             netdev_drop(nd, NETDEV_DROP_MALFORMED);
             return -EINVAL;
         }
@@ -308,6 +336,15 @@ bool netdev_deliver(struct netdev *nd, const struct virtio_net_hdr_v1 *hdr, cons
     }
     if (len < 14 || len > NETDEV_MAX_FRAME) {
         netdev_drop(nd, NETDEV_DROP_MALFORMED);
+        return true;
+    }
+    /* A backend answering inside send() (libslirp replies from slirp_input) would re-enter
+     * the NIC while it processes its TX queue: such frames go through the queue and are
+     * offered from the loop (checklist 1.6, no re-entrancy). */
+    if (nd->in_send) {
+        if (frameq_push(&nd->rxq, hdr, iov, iovcnt, len) < 0)
+            netdev_drop(nd, NETDEV_DROP_QUEUE_FULL);
+        netdev_rx_ready(nd);
         return true;
     }
     /* Frames already waiting go first, so the guest sees them in order. */

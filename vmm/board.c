@@ -2,6 +2,9 @@
 #include "vmm/board.h"
 #include "devices/legacy.h"
 #include "devices/uart.h"
+#include "devices/virtio_net.h"
+#include "net/netdev.h"
+#include "vmm/kvm.h"
 #include "vmm/console.h"
 #include "vmm/log.h"
 
@@ -27,10 +30,10 @@ int board_register_io(struct vm *vm, struct machine_device *d, enum iobus_space 
 
 /* --- COM1 ---------------------------------------------------------------------------- */
 
-static int uart_place(struct machine *m, struct opts *o, char *err, size_t errlen)
+static int uart_place(struct vm *vm, struct opts *o, char *err, size_t errlen)
 {
     (void)o;
-    if (!machine_add_isa(m, "uart", "com1", COM1_PORT, UART_REG_SPAN, COM1_IRQ)) {
+    if (!machine_add_isa(&vm->machine, "uart", "com1", COM1_PORT, UART_REG_SPAN, COM1_IRQ)) {
         snprintf(err, errlen, "cannot place COM1 at 0x3f8, IRQ 4");
         return -EBUSY;
     }
@@ -70,10 +73,10 @@ static void legacy_debug_exit(void *opaque, int code)
 
 static const struct legacy_ops board_legacy_ops = {legacy_reset, legacy_debug_exit};
 
-static int i8042_place(struct machine *m, struct opts *o, char *err, size_t errlen)
+static int i8042_place(struct vm *vm, struct opts *o, char *err, size_t errlen)
 {
     (void)o;
-    if (!machine_add_isa(m, "i8042", "i8042", I8042_DATA_PORT, 5, -1)) {
+    if (!machine_add_isa(&vm->machine, "i8042", "i8042", I8042_DATA_PORT, 5, -1)) {
         snprintf(err, errlen, "cannot place the i8042 at 0x60");
         return -EBUSY;
     }
@@ -96,10 +99,10 @@ static int i8042_create(struct vm *vm, struct machine_device *d, char *err, size
     return legacy_create_dev(vm, d, i8042_io, err, errlen);
 }
 
-static int post_place(struct machine *m, struct opts *o, char *err, size_t errlen)
+static int post_place(struct vm *vm, struct opts *o, char *err, size_t errlen)
 {
     (void)o;
-    if (!machine_add_isa(m, "post", "post", POST_PORT, 1, -1)) {
+    if (!machine_add_isa(&vm->machine, "post", "post", POST_PORT, 1, -1)) {
         snprintf(err, errlen, "cannot place the POST port at 0x80");
         return -EBUSY;
     }
@@ -111,7 +114,7 @@ static int post_create(struct vm *vm, struct machine_device *d, char *err, size_
     return legacy_create_dev(vm, d, post_io, err, errlen);
 }
 
-static int debug_exit_place(struct machine *m, struct opts *o, char *err, size_t errlen)
+static int debug_exit_place(struct vm *vm, struct opts *o, char *err, size_t errlen)
 {
     uint64_t base, size;
     int rc = opts_get_u64(o, "iobase", DEBUG_EXIT_PORT, 0, 0xffff, &base, err, errlen);
@@ -120,7 +123,7 @@ static int debug_exit_place(struct machine *m, struct opts *o, char *err, size_t
     if (rc)
         return rc;
     const char *id = opts_get(o, "id");
-    if (!machine_add_isa(m, "isa-debug-exit", id, (uint16_t)base, (uint16_t)size, -1)) {
+    if (!machine_add_isa(&vm->machine, "isa-debug-exit", id, (uint16_t)base, (uint16_t)size, -1)) {
         snprintf(err, errlen, "isa-debug-exit: ports 0x%llx+%llu are taken (choose iobase=)",
                  (unsigned long long)base, (unsigned long long)size);
         return -EBUSY;
@@ -133,6 +136,99 @@ static int debug_exit_create(struct vm *vm, struct machine_device *d, char *err,
     return legacy_create_dev(vm, d, debug_exit_io, err, errlen);
 }
 
+/* --- NICs ------------------------------------------------------------------------------ */
+
+/* Checks a NIC's netdev= and mac= options; returns the netdev or NULL with a message. */
+static struct netdev *nic_check_opts(struct vm *vm, struct opts *o, char *err, size_t errlen)
+{
+    const char *nid = opts_get(o, "netdev");
+    const char *mac = opts_get(o, "mac");
+    uint8_t m[6];
+    if (!nid) {
+        snprintf(err, errlen, "netdev= is required (the id of a -netdev)");
+        return NULL;
+    }
+    struct netdev *nd = vm_find_netdev(vm, nid);
+    if (!nd) {
+        snprintf(err, errlen, "netdev=%s: no -netdev with that id", nid);
+        return NULL;
+    }
+    for (unsigned i = 0; i < vm->machine.nr_devices; i++) {
+        struct opts *other = vm->machine.dev[i].opts;
+        const char *used = other ? opts_get(other, "netdev") : NULL;
+        if (used && strcmp(used, nid) == 0) {
+            snprintf(err, errlen, "netdev=%s is already used by %s", nid, vm->machine.dev[i].id);
+            return NULL;
+        }
+    }
+    if (mac && (parse_mac(mac, m) < 0 || (m[0] & 1))) {
+        snprintf(err, errlen, "mac=%s: expected a unicast address like 52:54:00:12:34:56", mac);
+        return NULL;
+    }
+    return nd;
+}
+
+/* The NIC's MAC: mac= or, like QEMU, 52:54:00:12:34:56 plus the NIC's index. */
+static void nic_mac(struct vm *vm, const struct machine_device *d, uint8_t mac[6])
+{
+    const char *s = d->opts ? opts_get(d->opts, "mac") : NULL;
+    if (s && parse_mac(s, mac) == 0)
+        return;
+    unsigned index = 0;
+    for (const struct machine_device *o = vm->machine.dev; o < d; o++)
+        index += o->opts && opts_get(o->opts, "netdev") != NULL;
+    const uint8_t base[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+    memcpy(mac, base, 6);
+    mac[5] = (uint8_t)(base[5] + index);
+}
+
+static int virtio_net_place(struct vm *vm, struct opts *o, char *err, size_t errlen)
+{
+    if (!nic_check_opts(vm, o, err, errlen))
+        return -EINVAL;
+    if (!machine_add_virtio_mmio(&vm->machine, "virtio-net", opts_get(o, "id"))) {
+        snprintf(err, errlen, "no free virtio-mmio window or interrupt (or the id is taken)");
+        return -ENOSPC;
+    }
+    return 0;
+}
+
+static int board_bind_ioeventfd(void *opaque, uint64_t addr, unsigned len, uint64_t value, int fd)
+{
+    return kvm_ioeventfd(opaque, addr, len, true, value, fd, true);
+}
+
+static int virtio_net_create_dev(struct vm *vm, struct machine_device *d, char *err, size_t errlen)
+{
+    struct virtio_net_params p = {
+        .netdev = vm_find_netdev(vm, opts_get(d->opts, "netdev")),
+        .mem = &vm->mem,
+        .irq = &vm->irq[d->irq],
+        .loop = vm->loop,
+        .base = d->mmio_base,
+        .bind = vm->cfg->no_ioeventfd ? NULL : board_bind_ioeventfd,
+        .bind_opaque = vm,
+        .name = d->id,
+    };
+    nic_mac(vm, d, p.mac);
+    char sub[200];
+    struct virtio_net *vn = virtio_net_create(&p, sub, sizeof(sub));
+    if (!vn) {
+        snprintf(err, errlen, "%s: %s", d->id, sub);
+        return -EINVAL;
+    }
+    d->state = vn;
+    int id = board_register_io(vm, d, IOBUS_MMIO, d->mmio_base, d->mmio_size, virtio_mmio_io,
+                               virtio_net_transport(vn), err, errlen);
+    return id < 0 ? id : 0;
+}
+
+static void virtio_net_destroy_dev(struct vm *vm, struct machine_device *d)
+{
+    (void)vm;
+    virtio_net_destroy(d->state);
+}
+
 /* --- the table ------------------------------------------------------------------------ */
 
 static const struct board_model board_models[] = {
@@ -141,6 +237,10 @@ static const struct board_model board_models[] = {
     {"post", "port 0x80", false, post_place, post_create, NULL},
     {"isa-debug-exit", "QEMU-compatible test exit port", true, debug_exit_place, debug_exit_create,
      NULL},
+    {"virtio-net", "virtio-net over virtio-mmio", true, virtio_net_place, virtio_net_create_dev,
+     virtio_net_destroy_dev},
+    {"virtio-net-device", "alias of virtio-net (QEMU's name)", true, virtio_net_place,
+     virtio_net_create_dev, virtio_net_destroy_dev},
 };
 
 #define BOARD_NR_MODELS (sizeof(board_models) / sizeof(board_models[0]))
@@ -163,8 +263,9 @@ static void board_list_user_models(char *buf, size_t len)
                                     board_models[i].name);
 }
 
-static int board_place_device(struct machine *m, struct opts *o, char *err, size_t errlen)
+static int board_place_device(struct vm *vm, struct opts *o, char *err, size_t errlen)
 {
+    struct machine *m = &vm->machine;
     const char *driver = opts_get(o, "driver");
     const struct board_model *bm = driver ? board_find(driver) : NULL;
     if (!bm || !bm->user) {
@@ -176,7 +277,7 @@ static int board_place_device(struct machine *m, struct opts *o, char *err, size
     }
     unsigned before = m->nr_devices;
     char sub[256];
-    int rc = bm->place(m, o, sub, sizeof(sub));
+    int rc = bm->place(vm, o, sub, sizeof(sub));
     if (rc == 0)
         rc = opts_check_unused(o, driver, sub, sizeof(sub));
     if (rc) {
@@ -188,16 +289,16 @@ static int board_place_device(struct machine *m, struct opts *o, char *err, size
     return 0;
 }
 
-int board_place(struct machine *m, struct nicvm_config *cfg, char *err, size_t errlen)
+int board_place(struct vm *vm, char *err, size_t errlen)
 {
     static const char *const builtin[] = {"uart", "i8042", "post"};
     for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++) {
-        int rc = board_find(builtin[i])->place(m, NULL, err, errlen);
+        int rc = board_find(builtin[i])->place(vm, NULL, err, errlen);
         if (rc)
             return rc;
     }
-    for (unsigned i = 0; i < cfg->nr_device; i++) {
-        int rc = board_place_device(m, cfg->device[i], err, errlen);
+    for (unsigned i = 0; i < vm->cfg->nr_device; i++) {
+        int rc = board_place_device(vm, vm->cfg->device[i], err, errlen);
         if (rc)
             return rc;
     }

@@ -12,16 +12,17 @@ struct board_model {
     bool user; /* may be named with -device */
     /* place: adds the device to the machine description from its options (o may be NULL
      * for built-ins). Returns 0 or -errno with a message naming the option. */
-    int (*place)(struct machine *m, struct opts *o, char *err, size_t errlen);
+    int (*place)(struct vm *vm, struct opts *o, char *err, size_t errlen);
     /* create: instantiates the device `d` in a VM whose memory, bus and IRQs exist. */
     int (*create)(struct vm *vm, struct machine_device *d, char *err, size_t errlen);
     /* destroy: frees d->state (may be NULL). */
     void (*destroy)(struct vm *vm, struct machine_device *d);
 };
 
-/* board_place: adds the built-in devices (COM1, i8042, POST port) and every -device of cfg
- * to m. Returns 0 or -errno with a one-line message naming the -device. */
-int board_place(struct machine *m, struct nicvm_config *cfg, char *err, size_t errlen);
+/* board_place: adds the built-in devices (COM1, i8042, POST port) and every -device of the
+ * VM's configuration to vm->machine (network backends must be open: NICs name them).
+ * Returns 0 or -errno with a one-line message naming the -device. */
+int board_place(struct vm *vm, char *err, size_t errlen);
 
 /* board_create: instantiates every device in vm->machine, in order. Returns 0 or -errno. */
 int board_create(struct vm *vm, char *err, size_t errlen);

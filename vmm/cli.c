@@ -115,6 +115,16 @@ static int opt_exit_stats(struct nicvm_config *c, const char *v, char *e, size_t
     return 0;
 }
 
+static int opt_virtio_discovery(struct nicvm_config *c, const char *v, char *e, size_t n)
+{
+    static const char *const names[] = {NULL, "cmdline", "dtb", "both"};
+    for (int i = 1; i <= 3; i++)
+        if (strcmp(v, names[i]) == 0)
+            return c->virtio_discovery = i, 0;
+    snprintf(e, n, "--virtio-discovery %s: expected cmdline, dtb or both", v);
+    return -EINVAL;
+}
+
 #define FLAG_OPTION(fn, field)                                                                     \
     static int fn(struct nicvm_config *c, const char *v, char *e, size_t n)                        \
     {                                                                                              \
@@ -154,6 +164,7 @@ static const struct cli_option cli_options[] = {
     {"no-pvm-quirks", CLI_NONE, opt_no_pvm_quirks},
     {"no-ioeventfd", CLI_NONE, opt_no_ioeventfd},
     {"dump-dtb", CLI_REQUIRED, opt_dump_dtb},
+    {"virtio-discovery", CLI_REQUIRED, opt_virtio_discovery},
     {"monitor", CLI_REQUIRED, opt_monitor},
     {"trace", CLI_REQUIRED, opt_trace},
     {"trace-filter", CLI_REQUIRED, opt_trace_filter},
@@ -247,7 +258,9 @@ const char *cli_usage(void)
            "  --trace FILE          write a Chrome trace-event timeline of exits and packets\n"
            "  --trace-filter SPEC   narrow the trace\n"
            "  -monitor unix:PATH    JSON control socket\n"
-           "  --dump-dtb FILE       write the device tree passed to the guest\n"
+           "  --virtio-discovery cmdline|dtb|both   how the guest finds virtio-mmio devices:\n"
+           "                        virtio_mmio.device= (default) or a device tree (SETUP_DTB)\n"
+           "  --dump-dtb FILE       write the device tree (read it with dtc -I dtb)\n"
            "  --no-pvm-quirks       do not add kernel parameters for PVM hosts\n"
            "  --no-ioeventfd        take virtqueue kicks as MMIO exits (for comparison)\n"
            "  -q, --quiet           only errors from nicvm itself\n"

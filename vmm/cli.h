@@ -32,6 +32,7 @@ struct nicvm_config {
     bool no_ioeventfd;
     bool quiet;
     const char *dump_dtb;
+    int virtio_discovery; /* enum machine_discovery; 0 = default */
     const char *monitor;
     const char *trace;
     const char *trace_filter;

@@ -21,6 +21,7 @@ int machine_init(struct machine *m, uint64_t ram_size, unsigned ncpus)
     m->low_ram_size = ram_size < MACHINE_PCI_HOLE_START ? ram_size : MACHINE_PCI_HOLE_START;
     m->high_ram_size = ram_size - m->low_ram_size;
     m->pci_slots_used = 1u; /* slot 0: host bridge */
+    m->discovery = MACHINE_DISCOVERY_CMDLINE;
     return 0;
 }
 

@@ -31,6 +31,13 @@
 
 enum machine_bus { MACHINE_BUS_ISA, MACHINE_BUS_VIRTIO_MMIO, MACHINE_BUS_PCI };
 
+/* How the guest learns about virtio-mmio devices. */
+enum machine_discovery {
+    MACHINE_DISCOVERY_CMDLINE = 1, /* virtio_mmio.device= on the kernel command line */
+    MACHINE_DISCOVERY_DTB = 2,     /* a device tree through setup_data (SETUP_DTB) */
+    MACHINE_DISCOVERY_BOTH = 3,
+};
+
 struct machine_device {
     char id[32];       /* user-visible name, e.g. "net0" or "virtio-net0" */
     const char *model; /* device model name from the model table */
@@ -56,6 +63,7 @@ struct machine {
     uint32_t irq_used; /* bitmap of IOAPIC pins */
     unsigned nr_virtio_mmio;
     uint32_t pci_slots_used;
+    enum machine_discovery discovery;
 };
 
 /* machine_init: an empty machine with ram_size bytes split around the PCI hole, and ncpus

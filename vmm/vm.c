@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "vmm/vm.h"
 #include "boot/cmdline.h"
+#include "boot/fdt.h"
 #include "boot/layout.h"
 #include "boot/mptable.h"
 #include "boot/x86tables.h"
@@ -145,6 +146,35 @@ static int vm_open_objects(struct vm *vm, char *err, size_t errlen)
     return 0;
 }
 
+/* Builds the device tree and, with --dump-dtb, writes it out. */
+static int vm_prepare_dtb(struct vm *vm, char *err, size_t errlen)
+{
+    if ((vm->machine.discovery & MACHINE_DISCOVERY_DTB) && vm->kernel.hdr.version < 0x0209) {
+        snprintf(err, errlen,
+                 "--virtio-discovery with a device tree needs boot protocol 2.09 "
+                 "(setup_data); this kernel has an older one");
+        return -EINVAL;
+    }
+    vm->dtb = malloc(BOOT_SETUP_DATA_MAX);
+    if (!vm->dtb)
+        return -ENOMEM;
+    long n = boot_fdt_build(&vm->machine, vm->dtb, BOOT_SETUP_DATA_MAX - 16);
+    if (n < 0) {
+        snprintf(err, errlen, "cannot build the device tree: %s", strerror((int)-n));
+        return (int)n;
+    }
+    vm->dtb_len = (size_t)n;
+    if (vm->cfg->dump_dtb) {
+        FILE *f = fopen(vm->cfg->dump_dtb, "wb");
+        if (!f || fwrite(vm->dtb, 1, vm->dtb_len, f) != vm->dtb_len || fclose(f) != 0) {
+            snprintf(err, errlen, "--dump-dtb %s: cannot write: %s", vm->cfg->dump_dtb,
+                     strerror(errno));
+            return -EIO;
+        }
+    }
+    return 0;
+}
+
 int vm_prepare(struct vm *vm, struct nicvm_config *cfg, char *err, size_t errlen)
 {
     memset(vm, 0, sizeof(*vm));
@@ -158,7 +188,17 @@ int vm_prepare(struct vm *vm, struct nicvm_config *cfg, char *err, size_t errlen
                  (unsigned long long)cfg->mem_size);
         return -EINVAL;
     }
-    int rc = board_place(&vm->machine, cfg, err, errlen);
+    if (cfg->virtio_discovery)
+        vm->machine.discovery = (enum machine_discovery)cfg->virtio_discovery;
+    /* Backends first: -device NICs name them. */
+    vm->loop = evloop_create();
+    if (!vm->loop)
+        return -ENOMEM;
+    int rc = vm_open_netdevs(vm, err, errlen);
+    if (!rc)
+        rc = board_place(vm, err, errlen);
+    if (!rc)
+        rc = vm_open_objects(vm, err, errlen);
     if (rc)
         return rc;
     rc = read_file("kernel", cfg->kernel, &vm->kernel_img, &vm->kernel_len, err, errlen);
@@ -180,6 +220,8 @@ int vm_prepare(struct vm *vm, struct nicvm_config *cfg, char *err, size_t errlen
     }
     if (cfg->initrd && (rc = vm_prepare_initrd(vm, err, errlen)))
         return rc;
+    if ((rc = vm_prepare_dtb(vm, err, errlen)))
+        return rc;
     vm->cmdline = malloc(VM_CMDLINE_BUF);
     if (!vm->cmdline)
         return -ENOMEM;
@@ -188,14 +230,6 @@ int vm_prepare(struct vm *vm, struct nicvm_config *cfg, char *err, size_t errlen
     rc = boot_build_cmdline(&vm->machine, cfg->append, vm->pvm_quirks, max, vm->cmdline,
                             VM_CMDLINE_BUF, err, errlen);
     if (rc < 0)
-        return rc;
-    vm->loop = evloop_create();
-    if (!vm->loop)
-        return -ENOMEM;
-    rc = vm_open_netdevs(vm, err, errlen);
-    if (!rc)
-        rc = vm_open_objects(vm, err, errlen);
-    if (rc)
         return rc;
     if (vm->pvm_quirks)
         log_info("PVM host (/sys/module/kvm_pvm): adding '%s' to the kernel command line and "
@@ -243,6 +277,14 @@ static int vm_load_boot(struct vm *vm, char *err, size_t errlen)
     uint8_t *mp = gmem_ptr(&vm->mem, BOOT_MPTABLE_ADDR, 0xA0000 - BOOT_MPTABLE_ADDR);
     if (!bp || !mp)
         return -EFAULT;
+    if (vm->machine.discovery & MACHINE_DISCOVERY_DTB) {
+        /* One setup_data node (boot protocol 2.09) holding the device tree. */
+        struct setup_data sd = {.next = 0, .type = SETUP_DTB, .len = (uint32_t)vm->dtb_len};
+        if (gmem_write(&vm->mem, BOOT_SETUP_DATA_ADDR, &sd, sizeof(sd)) < 0 ||
+            gmem_write(&vm->mem, BOOT_SETUP_DATA_ADDR + sizeof(sd), vm->dtb, vm->dtb_len) < 0)
+            return -EFAULT;
+        pl.setup_data_addr = BOOT_SETUP_DATA_ADDR;
+    }
     boot_build_zeropage(&vm->machine, &vm->kernel, &pl, bp);
     if (mptable_build(&vm->machine, mp, 0xA0000 - BOOT_MPTABLE_ADDR, BOOT_MPTABLE_ADDR) < 0) {
         snprintf(err, errlen, "MP table does not fit in 1 KiB (too many vCPUs or devices)");
@@ -421,6 +463,8 @@ void vm_destroy(struct vm *vm)
     iobus_destroy(vm->bus);
     free(vm->kernel_img);
     free(vm->cmdline);
+    free(vm->dtb);
+    vm->dtb = NULL;
     vm->loop = NULL;
     vm->bus = NULL;
     vm->kernel_img = NULL;

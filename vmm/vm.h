@@ -62,6 +62,8 @@ struct vm {
     int initrd_fd;
     uint64_t initrd_size;
     char *cmdline;
+    uint8_t *dtb; /* the device tree, built in vm_prepare */
+    size_t dtb_len;
 
     /* KVM. */
     int kvm_fd, vm_fd;

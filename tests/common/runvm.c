@@ -88,6 +88,76 @@ int runvm(const char *const *argv, int timeout_s, const char *marker, struct run
     return 0;
 }
 
+int runvm_start(const char *const *argv, struct runvm_proc *p)
+{
+    char tmpl[] = "/tmp/nicvm-test-XXXXXX", tmpl2[] = "/tmp/nicvm-test-XXXXXX";
+    p->out = mkstemp(tmpl);
+    p->err = mkstemp(tmpl2);
+    if (p->out < 0 || p->err < 0)
+        return -errno;
+    unlink(tmpl);
+    unlink(tmpl2);
+    p->start = now_s();
+    p->exited = false;
+    p->pid = fork();
+    if (p->pid < 0)
+        return -errno;
+    if (p->pid == 0) {
+        int devnull = open("/dev/null", O_RDONLY);
+        dup2(devnull, 0);
+        dup2(p->out, 1);
+        dup2(p->err, 2);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return 0;
+}
+
+int runvm_wait_marker(struct runvm_proc *p, const char *marker, int timeout_s)
+{
+    for (;;) {
+        if (file_contains(p->out, marker))
+            return 0;
+        int st;
+        if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
+            p->exited = true;
+            p->exit_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            return -ECHILD;
+        }
+        if (now_s() - p->start > timeout_s)
+            return -ETIMEDOUT;
+        usleep(200000);
+    }
+}
+
+int runvm_stop(struct runvm_proc *p, struct runvm_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    int st = 0;
+    if (!p->exited) {
+        kill(p->pid, SIGTERM);
+        double t0 = now_s();
+        while (waitpid(p->pid, &st, WNOHANG) != p->pid) {
+            if (now_s() - t0 > 10) {
+                kill(p->pid, SIGKILL);
+                r->timed_out = true;
+                waitpid(p->pid, &st, 0);
+                break;
+            }
+            usleep(50000);
+        }
+        r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    } else {
+        r->status = p->exit_status;
+    }
+    r->seconds = now_s() - p->start;
+    r->out = slurp(p->out);
+    r->err = slurp(p->err);
+    close(p->out);
+    close(p->err);
+    return 0;
+}
+
 void runvm_free(struct runvm_result *r)
 {
     free(r->out);

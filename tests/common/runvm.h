@@ -19,6 +19,25 @@ struct runvm_result {
  * after timeout_s. Returns 0 or -errno (could not start). */
 int runvm(const char *const *argv, int timeout_s, const char *marker, struct runvm_result *r);
 
+/* A VM started in the background, for tests that act while it runs (ping it, then stop). */
+struct runvm_proc {
+    int pid;
+    int out, err; /* capture files */
+    double start;
+    bool exited; /* reaped by runvm_wait_marker */
+    int exit_status;
+};
+
+/* runvm_start: starts argv in the background. Returns 0 or -errno. */
+int runvm_start(const char *const *argv, struct runvm_proc *p);
+
+/* runvm_wait_marker: waits up to timeout_s for marker in stdout. Returns 0 when seen,
+ * -ETIMEDOUT, or -ECHILD if the process exited first. */
+int runvm_wait_marker(struct runvm_proc *p, const char *marker, int timeout_s);
+
+/* runvm_stop: SIGTERM (then SIGKILL after 10 s), reaps, fills r. Returns 0 or -errno. */
+int runvm_stop(struct runvm_proc *p, struct runvm_result *r);
+
 /* runvm_free: frees the captured output. */
 void runvm_free(struct runvm_result *r);
 

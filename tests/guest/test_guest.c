@@ -7,8 +7,11 @@
 #include "tests/unit/unit.h"
 
 #include <check.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define BOOT_TIMEOUT 420
@@ -18,8 +21,8 @@ static char vmlinux[512], spin_initrd[512];
 
 START_TEST(test_boot_to_init)
 {
-    const char *argv[] = {nicvm_bin, "-kernel", vmlinux, "-initrd", spin_initrd, "-m", "256M",
-                          NULL};
+    const char *argv[] = {nicvm_bin,   "-kernel", vmlinux, "-initrd",
+                          spin_initrd, "-m",      "256M",  NULL};
     struct runvm_result r;
     ck_assert_int_eq(runvm(argv, BOOT_TIMEOUT, "Run /init as init process", &r), 0);
     ck_assert_msg(!r.timed_out, "no \"Run /init\" within %d s; console:\n%s", BOOT_TIMEOUT, r.out);
@@ -39,8 +42,8 @@ END_TEST
 
 START_TEST(test_boot_smp)
 {
-    const char *argv[] = {nicvm_bin, "-kernel", vmlinux, "-initrd", spin_initrd, "-m", "256M",
-                          "-smp", "2", NULL};
+    const char *argv[] = {nicvm_bin, "-kernel", vmlinux, "-initrd", spin_initrd,
+                          "-m",      "256M",    "-smp",  "2",       NULL};
     struct runvm_result r;
     ck_assert_int_eq(runvm(argv, BOOT_TIMEOUT, "Run /init as init process", &r), 0);
     ck_assert_msg(!r.timed_out, "no \"Run /init\" within %d s; console:\n%s", BOOT_TIMEOUT, r.out);
@@ -49,7 +52,137 @@ START_TEST(test_boot_smp)
 }
 END_TEST
 
-static Suite *guest_suite(void)
+/* --- virtio-net ------------------------------------------------------------------------ */
+
+#define DHCP_MARKER "IP-Config: Got DHCP answer from 10.0.2.2, my address is 10.0.2.15"
+
+static void check_user_dhcp(const char *discovery)
+{
+    const char *argv[] = {nicvm_bin,
+                          "-kernel",
+                          vmlinux,
+                          "-initrd",
+                          spin_initrd,
+                          "-m",
+                          "256M",
+                          "-append",
+                          "ip=dhcp",
+                          "-netdev",
+                          "user,id=n0",
+                          "-device",
+                          "virtio-net,netdev=n0",
+                          "--virtio-discovery",
+                          discovery,
+                          NULL};
+    struct runvm_result r;
+    ck_assert_int_eq(runvm(argv, BOOT_TIMEOUT, DHCP_MARKER, &r), 0);
+    ck_assert_msg(!r.timed_out, "no DHCP lease within %d s; console:\n%s\nstderr:\n%s",
+                  BOOT_TIMEOUT, r.out, r.err);
+    /* The device was found the way we asked: only the command line names it there. */
+    bool on_cmdline = strstr(r.out, "virtio_mmio.device=4K@0xd0000000:5") != NULL;
+    ck_assert_int_eq(on_cmdline, strcmp(discovery, "cmdline") == 0);
+    ck_assert_ptr_nonnull(strstr(r.out, "device=eth0, hwaddr=52:54:00:12:34:56, ipaddr=10.0.2.15"));
+    printf("virtio-net + user (%s): DHCP answer after %.1f s\n", discovery, r.seconds);
+    runvm_free(&r);
+}
+
+START_TEST(test_virtio_user_dhcp_cmdline)
+{
+    check_user_dhcp("cmdline");
+}
+END_TEST
+
+START_TEST(test_virtio_user_dhcp_dtb)
+{
+    check_user_dhcp("dtb");
+}
+END_TEST
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+    char cmd[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* A network namespace with tap "ntap0" at 10.77.0.1/24, for nicvm to run in. */
+static bool netns_up(const char *ns, char *why, size_t len)
+{
+    if (geteuid() != 0) {
+        snprintf(why, len, "not root: cannot make network namespaces");
+        return false;
+    }
+    if (sh("ip netns add %s 2>/dev/null && ip -n %s link set lo up && "
+           "ip -n %s tuntap add dev ntap0 mode tap && ip -n %s addr add 10.77.0.1/24 dev ntap0 "
+           "&& ip -n %s link set ntap0 up",
+           ns, ns, ns, ns, ns) != 0) {
+        snprintf(why, len, "ip netns add / ip tuntap failed (no privilege to make namespaces?)");
+        sh("ip netns del %s 2>/dev/null", ns);
+        return false;
+    }
+    return true;
+}
+
+static void check_tap_ping(const char *discovery)
+{
+    char ns[64], why[128];
+    snprintf(ns, sizeof(ns), "nicvm-guest-%d", (int)getpid());
+    ck_assert_msg(netns_up(ns, why, sizeof(why)), "%s", why); /* main() checked privileges */
+    const char *argv[] = {"/sbin/ip",
+                          "netns",
+                          "exec",
+                          ns,
+                          nicvm_bin,
+                          "-kernel",
+                          vmlinux,
+                          "-initrd",
+                          spin_initrd,
+                          "-m",
+                          "256M",
+                          "-append",
+                          "ip=10.77.0.2::10.77.0.1:255.255.255.0::eth0:off",
+                          "-netdev",
+                          "tap,id=n0,ifname=ntap0",
+                          "-device",
+                          "virtio-net,netdev=n0",
+                          "--virtio-discovery",
+                          discovery,
+                          NULL};
+    struct runvm_proc p;
+    ck_assert_int_eq(runvm_start(argv, &p), 0);
+    /* Once the kernel has finished booting, three echo replies within 90 s (on a PVM host the
+     * guest kernel runs under emulation, so replies take tens of milliseconds). */
+    int w = runvm_wait_marker(&p, "Run /init as init process", BOOT_TIMEOUT);
+    int ping = w == 0 ? sh("ip netns exec %s ping -c 3 -w 90 -q 10.77.0.2 >/dev/null", ns) : -1;
+    struct runvm_result r;
+    runvm_stop(&p, &r);
+    sh("ip netns del %s", ns);
+    ck_assert_msg(w == 0, "guest never configured its address (%d); console:\n%s\nstderr:\n%s", w,
+                  r.out, r.err);
+    ck_assert_msg(ping == 0, "the guest did not answer ping through tap; stderr:\n%s", r.err);
+    ck_assert_int_eq(r.status, 128 + 15);
+    printf("virtio-net + tap (%s): answered ping; %.1f s in all\n", discovery, r.seconds);
+    runvm_free(&r);
+}
+
+START_TEST(test_virtio_tap_ping_cmdline)
+{
+    check_tap_ping("cmdline");
+}
+END_TEST
+
+START_TEST(test_virtio_tap_ping_dtb)
+{
+    check_tap_ping("dtb");
+}
+END_TEST
+
+static Suite *guest_suite(bool tap)
 {
     Suite *s = suite_create("guest");
     TCase *tc = tcase_create("boot");
@@ -57,15 +190,30 @@ static Suite *guest_suite(void)
     tcase_add_test(tc, test_boot_to_init);
     tcase_add_test(tc, test_boot_smp);
     suite_add_tcase(s, tc);
+    TCase *tv = tcase_create("virtio-net");
+    tcase_set_timeout(tv, BOOT_TIMEOUT + 60);
+    tcase_add_test(tv, test_virtio_user_dhcp_cmdline);
+    tcase_add_test(tv, test_virtio_user_dhcp_dtb);
+    suite_add_tcase(s, tv);
+    if (tap) {
+        /* The tap tests alone: they need the privilege to make network namespaces. */
+        s = suite_create("guest-tap");
+        TCase *tt = tcase_create("virtio-net-tap");
+        tcase_set_timeout(tt, BOOT_TIMEOUT + 60);
+        tcase_add_test(tt, test_virtio_tap_ping_cmdline);
+        tcase_add_test(tt, test_virtio_tap_ping_dtb);
+        suite_add_tcase(s, tt);
+    }
     return s;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: test_guest NICVM IMAGEDIR\n");
+    if (argc != 3 && !(argc == 4 && strcmp(argv[3], "tap") == 0)) {
+        fprintf(stderr, "usage: test_guest NICVM IMAGEDIR [tap]\n");
         return 2;
     }
+    bool tap = argc == 4;
     nicvm_bin = argv[1];
     snprintf(vmlinux, sizeof(vmlinux), "%s/vmlinux", argv[2]);
     snprintf(spin_initrd, sizeof(spin_initrd), "%s/initramfs-spin.cpio.gz", argv[2]);
@@ -78,7 +226,11 @@ int main(int argc, char **argv)
         printf("SKIP: no guest image in %s: build it with guest-images/build.sh\n", argv[2]);
         return 77;
     }
-    SRunner *sr = srunner_create(guest_suite());
+    if (tap && (geteuid() != 0 || access("/sbin/ip", X_OK) != 0)) {
+        printf("SKIP: the tap tests need root and iproute2 to make a network namespace\n");
+        return 77;
+    }
+    SRunner *sr = srunner_create(guest_suite(tap));
     srunner_run_all(sr, CK_VERBOSE);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

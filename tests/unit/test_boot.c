@@ -436,6 +436,46 @@ START_TEST(test_pagetables_gdt)
 }
 END_TEST
 
+START_TEST(test_mptable_with_device_tree)
+{
+    /* With the IOAPIC in the device tree, the table has CPUs, buses, one placeholder I/O
+     * interrupt addressed to no IOAPIC, and the LINT entries; no IOAPIC entry. */
+    struct machine m;
+    ck_assert_int_eq(machine_init(&m, 512ull * MiB, 2), 0);
+    m.discovery = MACHINE_DISCOVERY_DTB;
+    machine_add_virtio_mmio(&m, "virtio-net", "net0");
+    uint8_t buf[1024];
+    long n = mptable_build(&m, buf, sizeof(buf), BOOT_MPTABLE_ADDR);
+    ck_assert_int_eq(n, (long)mptable_size(&m));
+    struct mpc_table t;
+    memcpy(&t, buf + 16, sizeof(t));
+    ck_assert_uint_eq(mptable_checksum(buf + 16, t.length), 0);
+    const uint8_t *p =
+        buf + 16 + sizeof(t) + 2 * sizeof(struct mpc_cpu) + 2 * sizeof(struct mpc_bus);
+    unsigned intsrc = 0, lint = 0;
+    for (; p < buf + n; p += 8) {
+        ck_assert_uint_ne(p[0], MP_IOAPIC);
+        if (p[0] == MP_INTSRC) {
+            ck_assert_uint_eq(p[6], 0x7f); /* no IOAPIC has this id */
+            intsrc++;
+        } else {
+            ck_assert_uint_eq(p[0], MP_LINTSRC);
+            lint++;
+        }
+    }
+    ck_assert_uint_eq(intsrc, 1);
+    ck_assert_uint_eq(lint, 2);
+    /* And the command line then names no virtio_mmio.device. */
+    char out[512], err[128];
+    ck_assert_int_gt(boot_build_cmdline(&m, NULL, false, 2047, out, sizeof(out), err, sizeof(err)),
+                     0);
+    ck_assert_str_eq(out, "console=ttyS0");
+    m.discovery = MACHINE_DISCOVERY_BOTH;
+    boot_build_cmdline(&m, NULL, false, 2047, out, sizeof(out), err, sizeof(err));
+    ck_assert_str_eq(out, "console=ttyS0 virtio_mmio.device=4K@0xd0000000:5");
+}
+END_TEST
+
 static Suite *boot_suite(void)
 {
     Suite *s = suite_create("boot");
@@ -451,6 +491,7 @@ static Suite *boot_suite(void)
     TCase *tz = tcase_create("tables");
     tcase_add_test(tz, test_zeropage_and_e820);
     tcase_add_test(tz, test_mptable);
+    tcase_add_test(tz, test_mptable_with_device_tree);
     tcase_add_test(tz, test_cmdline);
     suite_add_tcase(s, tz);
     return s;

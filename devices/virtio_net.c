@@ -1,0 +1,433 @@
+/* virtio-net device (virtio 1.2 §5.1): feature policy, configuration space, and the TX and
+ * RX paths between the split virtqueues and the netdev layer. Queue work runs on the event
+ * loop with the transport lock held (see virtio_mmio.h). */
+#include "devices/virtio_net.h"
+#include "vmm/iov.h"
+#include "vmm/log.h"
+
+#include <errno.h>
+#include <linux/if_tun.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define F(bit)  (1ull << (bit))
+#define HDR_LEN sizeof(struct virtio_net_hdr_v1)
+
+struct virtio_net {
+    struct virtio_mmio t;
+    struct netdev *nd;
+    char name[32];
+    uint8_t mac[6];
+    bool link_up;
+    uint64_t acked;
+    struct virtq_elem *tx_elem;
+    struct virtq_elem *rx_elem[VIRTIO_NET_RX_MAX_BUFS];
+    struct iovec frame_iov[VIRTQ_MAX_SIZE];
+    struct virtio_net_stats stats;
+    struct log_ratelimit rl;
+};
+
+static uint64_t virtio_net_features(const struct netdev *nd)
+{
+    uint64_t f = F(VIRTIO_NET_F_MAC) | F(VIRTIO_NET_F_STATUS) | F(VIRTIO_NET_F_MTU) |
+                 F(VIRTIO_NET_F_MRG_RXBUF) | F(VIRTIO_NET_F_CSUM) | F(VIRTIO_NET_F_GUEST_CSUM) |
+                 F(VIRTIO_F_INDIRECT_DESC) | F(VIRTIO_F_EVENT_IDX) | F(VIRTIO_F_VERSION_1);
+    /* Segmentation offloads need the header to reach, and come from, the host kernel. */
+    if (netdev_caps(nd) & NETDEV_CAP_VNET_HDR)
+        f |= F(VIRTIO_NET_F_HOST_TSO4) | F(VIRTIO_NET_F_HOST_TSO6) | F(VIRTIO_NET_F_GUEST_TSO4) |
+             F(VIRTIO_NET_F_GUEST_TSO6);
+    return f;
+}
+
+/* Feature dependencies (§5.1.3.1). */
+static int virtio_net_validate(void *dev, uint64_t f)
+{
+    (void)dev;
+    uint64_t guest_gso = F(VIRTIO_NET_F_GUEST_TSO4) | F(VIRTIO_NET_F_GUEST_TSO6) |
+                         F(VIRTIO_NET_F_GUEST_ECN) | F(VIRTIO_NET_F_GUEST_UFO);
+    uint64_t host_gso = F(VIRTIO_NET_F_HOST_TSO4) | F(VIRTIO_NET_F_HOST_TSO6) |
+                        F(VIRTIO_NET_F_HOST_ECN) | F(VIRTIO_NET_F_HOST_UFO);
+    if ((f & guest_gso) && !(f & F(VIRTIO_NET_F_GUEST_CSUM)))
+        return -EINVAL;
+    if ((f & host_gso) && !(f & F(VIRTIO_NET_F_CSUM)))
+        return -EINVAL;
+    return 0;
+}
+
+/* --- configuration space (§5.1.4) ------------------------------------------------------ */
+
+static void virtio_net_config_read(void *dev, uint64_t off, uint8_t *data, unsigned len)
+{
+    struct virtio_net *vn = dev;
+    uint8_t cfg[12] = {0};
+    memcpy(cfg, vn->mac, 6);
+    cfg[6] = vn->link_up ? VIRTIO_NET_S_LINK_UP : 0; /* status, le16 */
+    cfg[8] = 1;                                      /* max_virtqueue_pairs */
+    cfg[10] = VIRTIO_NET_MTU & 0xff;                 /* mtu, le16 */
+    cfg[11] = VIRTIO_NET_MTU >> 8;
+    for (unsigned i = 0; i < len; i++)
+        data[i] = off + i < sizeof(cfg) ? cfg[off + i] : 0;
+}
+
+static void virtio_net_config_write(void *dev, uint64_t off, const uint8_t *data, unsigned len)
+{
+    (void)dev, (void)off, (void)data, (void)len; /* read-only for a modern driver */
+}
+
+/* --- TX -------------------------------------------------------------------------------- */
+
+/* Checks the guest's header against what was negotiated. */
+static bool tx_header_allowed(const struct virtio_net *vn, const struct virtio_net_hdr_v1 *h)
+{
+    if ((h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !(vn->acked & F(VIRTIO_NET_F_CSUM)))
+        return false;
+    switch (h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) {
+    case VIRTIO_NET_HDR_GSO_NONE: return !(h->gso_type & VIRTIO_NET_HDR_GSO_ECN);
+    case VIRTIO_NET_HDR_GSO_TCPV4: return vn->acked & F(VIRTIO_NET_F_HOST_TSO4);
+    case VIRTIO_NET_HDR_GSO_TCPV6: return vn->acked & F(VIRTIO_NET_F_HOST_TSO6);
+    default: return false;
+    }
+}
+
+/* Sends one popped chain. The header is copied once from guest memory (it may be split
+ * across descriptors); only the copy is used. */
+static void tx_one(struct virtio_net *vn, struct virtq_elem *e)
+{
+    struct virtio_net_hdr_v1 hdr;
+    if (e->error || e->out_len < HDR_LEN ||
+        iov_to_buf(e->iov, (int)e->out_num, 0, &hdr, HDR_LEN) != HDR_LEN) {
+        e->error ? vn->stats.tx_bad_chain++ : vn->stats.tx_drop_malformed++;
+        return;
+    }
+    if (!tx_header_allowed(vn, &hdr)) {
+        vn->stats.tx_drop_feature++;
+        log_ratelimited(&vn->rl, LOG_WARN,
+                        "%s: guest used an offload it did not negotiate (flags 0x%x gso_type %u)",
+                        vn->name, hdr.flags, hdr.gso_type);
+        return;
+    }
+    size_t len;
+    int n = iov_slice(e->iov, (int)e->out_num, HDR_LEN, e->out_len - HDR_LEN, vn->frame_iov,
+                      VIRTQ_MAX_SIZE, &len);
+    hdr.num_buffers = 0;
+    int rc = netdev_send(vn->nd, &hdr, vn->frame_iov, n, len);
+    if (rc == -EINVAL)
+        vn->stats.tx_drop_malformed++;
+    else if (rc < 0)
+        vn->stats.tx_drop_backend++;
+    else {
+        vn->stats.tx_packets++;
+        vn->stats.tx_bytes += len;
+    }
+}
+
+/* Processes the TX queue: up to the budget per call, stopping while the backend is full
+ * (tx_ready resumes it), with kicks suppressed meanwhile (§2.7.10). */
+static void virtio_net_tx(struct virtio_net *vn)
+{
+    struct virtq *vq = &vn->t.vq[VIRTIO_NET_TXQ];
+    unsigned budget = VIRTIO_NET_TX_BUDGET;
+    for (;;) {
+        virtq_set_notification(vq, false);
+        bool popped = false;
+        while (budget) {
+            if (!netdev_can_send(vn->nd)) {
+                vn->stats.tx_wait_backend++;
+                goto out; /* resumed by tx_ready; a kick meanwhile finds it still full */
+            }
+            int rc = virtq_pop(vq, vn->tx_elem);
+            if (rc < 0) {
+                virtio_mmio_needs_reset(&vn->t);
+                goto out;
+            }
+            if (rc == 0)
+                break;
+            budget--;
+            tx_one(vn, vn->tx_elem);
+            virtq_fill(vq, vn->tx_elem, 0);
+            popped = true;
+        }
+        if (popped) {
+            virtq_flush(vq);
+            virtio_mmio_signal_used(&vn->t, VIRTIO_NET_TXQ);
+        }
+        if (!budget) {
+            vn->stats.tx_budget_yields++;
+            virtio_mmio_kick(&vn->t, VIRTIO_NET_TXQ); /* continue after other work */
+            return;
+        }
+        /* Re-enable kicks, then look again: a chain posted in between would be missed. */
+        virtq_set_notification(vq, true);
+        if (!virtq_has_work(vq))
+            return;
+    }
+out:
+    virtq_flush(vq);
+    virtio_mmio_signal_used(&vn->t, VIRTIO_NET_TXQ);
+    virtq_set_notification(vq, true);
+}
+
+/* --- RX -------------------------------------------------------------------------------- */
+
+static bool rx_offload_allowed(const struct virtio_net *vn, const struct virtio_net_hdr_v1 *h)
+{
+    if ((h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !(vn->acked & F(VIRTIO_NET_F_GUEST_CSUM)))
+        return false;
+    switch (h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) {
+    case VIRTIO_NET_HDR_GSO_NONE: return true;
+    case VIRTIO_NET_HDR_GSO_TCPV4: return vn->acked & F(VIRTIO_NET_F_GUEST_TSO4);
+    case VIRTIO_NET_HDR_GSO_TCPV6: return vn->acked & F(VIRTIO_NET_F_GUEST_TSO6);
+    default: return false;
+    }
+}
+
+/* Pops buffers until `need` bytes fit. Returns how many were popped (all kept), 0 if the
+ * ring ran dry first (everything given back), or -1 if the frame can never fit (dropped;
+ * buffers given back). Malformed chains met on the way are returned empty. */
+static int rx_take_buffers(struct virtio_net *vn, size_t need, bool mergeable)
+{
+    struct virtq *vq = &vn->t.vq[VIRTIO_NET_RXQ];
+    unsigned max = mergeable ? VIRTIO_NET_RX_MAX_BUFS : 1;
+    size_t have = 0;
+    int n = 0;
+    while (have < need && (unsigned)n < max) {
+        struct virtq_elem *e = vn->rx_elem[n];
+        int rc = virtq_pop(vq, e);
+        if (rc < 0) {
+            virtio_mmio_needs_reset(&vn->t);
+            break;
+        }
+        if (rc == 0)
+            break;
+        if (e->error || e->in_len == 0 || e->out_num) {
+            vn->stats.rx_bad_chain++; /* read-only or malformed: give it back empty */
+            virtq_push(vq, e, 0);
+            continue;
+        }
+        have += e->in_len;
+        n++;
+    }
+    if (have >= need && n > 0)
+        return n;
+    virtq_unpop(vq, (const struct virtq_elem *const *)vn->rx_elem, (unsigned)n);
+    /* Too big for what one frame may use: one buffer without MRG_RXBUF, or the most
+     * buffers we take, or every buffer of a full ring. Waiting would not help. */
+    if ((n > 0 && !mergeable) || (unsigned)n == max || n == vq->size)
+        return -1;
+    return 0;
+}
+
+static size_t virtio_net_receive_locked(struct virtio_net *vn, const struct virtio_net_hdr_v1 *h,
+                                        const struct iovec *iov, int iovcnt, size_t len)
+{
+    struct virtq *vq = &vn->t.vq[VIRTIO_NET_RXQ];
+    if (!virtio_mmio_driver_ok(&vn->t) || !vq->ready || vq->broken) {
+        vn->stats.rx_drop_not_ready++;
+        return len;
+    }
+    if (!rx_offload_allowed(vn, h)) {
+        vn->stats.rx_drop_offload++;
+        return len;
+    }
+    bool mergeable = vn->acked & F(VIRTIO_NET_F_MRG_RXBUF);
+    int n = rx_take_buffers(vn, HDR_LEN + len, mergeable);
+    if (n < 0) {
+        vn->stats.rx_drop_oversize++;
+        return len;
+    }
+    if (n == 0) {
+        /* No room: ask for a kick when the guest posts buffers, then look once more. */
+        virtq_set_notification(vq, true);
+        if (!virtq_has_work(vq)) {
+            vn->stats.rx_wait_buffers++;
+            return 0;
+        }
+        n = rx_take_buffers(vn, HDR_LEN + len, mergeable);
+        if (n <= 0) {
+            n < 0 ? vn->stats.rx_drop_oversize++ : vn->stats.rx_wait_buffers++;
+            return n < 0 ? len : 0;
+        }
+    }
+    /* Header first (num_buffers included, §5.1.6.4), then the frame across the buffers; the
+     * used entries are published only after every byte is written (virtq_flush). */
+    struct virtio_net_hdr_v1 hdr = *h;
+    hdr.num_buffers = (uint16_t)n;
+    size_t frame_off = 0;
+    for (int i = 0; i < n; i++) {
+        struct virtq_elem *e = vn->rx_elem[i];
+        const struct iovec *in = &e->iov[e->out_num];
+        size_t used = i == 0 ? iov_from_buf(in, (int)e->in_num, 0, &hdr, HDR_LEN) : 0;
+        size_t c = iov_copy(in, (int)e->in_num, used, iov, iovcnt, frame_off, len - frame_off);
+        frame_off += c;
+        virtq_fill(vq, e, (uint32_t)(used + c));
+    }
+    virtq_flush(vq);
+    virtio_mmio_signal_used(&vn->t, VIRTIO_NET_RXQ);
+    vn->stats.rx_packets++;
+    vn->stats.rx_bytes += len;
+    return len;
+}
+
+static size_t virtio_net_receive(void *opaque, const struct virtio_net_hdr_v1 *h,
+                                 const struct iovec *iov, int iovcnt, size_t len)
+{
+    struct virtio_net *vn = opaque;
+    pthread_mutex_lock(&vn->t.lock);
+    size_t r = virtio_net_receive_locked(vn, h, iov, iovcnt, len);
+    pthread_mutex_unlock(&vn->t.lock);
+    return r;
+}
+
+/* --- device callbacks ------------------------------------------------------------------ */
+
+static void virtio_net_notify(void *dev, unsigned q)
+{
+    struct virtio_net *vn = dev;
+    if (q == VIRTIO_NET_TXQ)
+        virtio_net_tx(vn);
+    else if (q == VIRTIO_NET_RXQ)
+        netdev_rx_ready(vn->nd); /* new buffers: frames the layer held can come in */
+}
+
+static void virtio_net_tx_ready(void *opaque)
+{
+    struct virtio_net *vn = opaque;
+    virtio_mmio_kick(&vn->t, VIRTIO_NET_TXQ);
+}
+
+static void virtio_net_link_changed(void *opaque, bool up)
+{
+    struct virtio_net *vn = opaque;
+    pthread_mutex_lock(&vn->t.lock);
+    vn->link_up = up;
+    if (vn->t.status & VIRTIO_STATUS_DRIVER_OK)
+        virtio_mmio_config_changed(&vn->t);
+    pthread_mutex_unlock(&vn->t.lock);
+}
+
+/* The tap offloads follow what the guest acked: TUN_F_* for frames the guest accepts. */
+static unsigned tun_flags_for(uint64_t f)
+{
+    unsigned t = 0;
+    if (f & F(VIRTIO_NET_F_GUEST_CSUM))
+        t |= TUN_F_CSUM;
+    if (f & F(VIRTIO_NET_F_GUEST_TSO4))
+        t |= TUN_F_TSO4;
+    if (f & F(VIRTIO_NET_F_GUEST_TSO6))
+        t |= TUN_F_TSO6;
+    if (f & F(VIRTIO_NET_F_GUEST_ECN))
+        t |= TUN_F_TSO_ECN;
+    return t;
+}
+
+static void virtio_net_apply_offloads(void *opaque)
+{
+    struct virtio_net *vn = opaque;
+    pthread_mutex_lock(&vn->t.lock);
+    unsigned flags = tun_flags_for(vn->acked);
+    pthread_mutex_unlock(&vn->t.lock);
+    /* Without the vnet header (user, socket) frames always arrive complete: nothing to set. */
+    if (!(netdev_caps(vn->nd) & NETDEV_CAP_VNET_HDR))
+        return;
+    if (netdev_set_rx_offloads(vn->nd, flags) < 0)
+        log_warn("%s: the backend refused offloads 0x%x", vn->name, flags);
+}
+
+static int virtio_net_activate(void *dev, uint64_t features)
+{
+    struct virtio_net *vn = dev;
+    vn->acked = features;
+    /* netdev calls belong to the loop thread; this runs on a vCPU. */
+    evloop_call(vn->t.loop, virtio_net_apply_offloads, vn);
+    netdev_rx_ready(vn->nd);
+    return 0;
+}
+
+static void virtio_net_reset(void *dev)
+{
+    struct virtio_net *vn = dev;
+    vn->acked = 0;
+    evloop_call(vn->t.loop, virtio_net_apply_offloads, vn);
+}
+
+static const struct virtio_dev_ops virtio_net_dev_ops = {
+    .device_id = 1, /* network card (§5) */
+    .num_queues = 2,
+    .validate = virtio_net_validate,
+    .config_read = virtio_net_config_read,
+    .config_write = virtio_net_config_write,
+    .activate = virtio_net_activate,
+    .reset = virtio_net_reset,
+    .notify = virtio_net_notify,
+};
+
+static const struct netdev_nic_ops virtio_net_nic_ops = {
+    .receive = virtio_net_receive,
+    .tx_ready = virtio_net_tx_ready,
+    .link_changed = virtio_net_link_changed,
+};
+
+struct virtio_net *virtio_net_create(const struct virtio_net_params *cfg, char *err, size_t errlen)
+{
+    struct virtio_net *vn = calloc(1, sizeof(*vn));
+    if (!vn) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    snprintf(vn->name, sizeof(vn->name), "%s", cfg->name ? cfg->name : "virtio-net");
+    memcpy(vn->mac, cfg->mac, 6);
+    vn->nd = cfg->netdev;
+    vn->link_up = netdev_link_up(cfg->netdev);
+    vn->tx_elem = malloc(sizeof(*vn->tx_elem));
+    bool ok = vn->tx_elem != NULL;
+    for (int i = 0; i < VIRTIO_NET_RX_MAX_BUFS && ok; i++)
+        ok = (vn->rx_elem[i] = malloc(sizeof(*vn->rx_elem[i]))) != NULL;
+    int rc =
+        ok ? virtio_mmio_init(&vn->t, &virtio_net_dev_ops, vn, virtio_net_features(vn->nd),
+                              cfg->base, cfg->mem, cfg->irq, cfg->loop, cfg->bind, cfg->bind_opaque)
+           : -ENOMEM;
+    if (rc == 0 && netdev_attach(vn->nd, vn->name, &virtio_net_nic_ops, vn) < 0) {
+        snprintf(err, errlen, "netdev %s is already used by another NIC", netdev_id(vn->nd));
+        rc = -EBUSY;
+    } else if (rc < 0) {
+        snprintf(err, errlen, "cannot set up the device: %s", strerror(-rc));
+    }
+    if (rc < 0) {
+        virtio_net_destroy(vn);
+        return NULL;
+    }
+    return vn;
+}
+
+void virtio_net_destroy(struct virtio_net *vn)
+{
+    if (!vn)
+        return;
+    if (vn->t.ops) /* the transport was initialised */
+        virtio_mmio_destroy(&vn->t);
+    free(vn->tx_elem);
+    for (int i = 0; i < VIRTIO_NET_RX_MAX_BUFS; i++)
+        free(vn->rx_elem[i]);
+    free(vn);
+}
+
+struct virtio_mmio *virtio_net_transport(struct virtio_net *vn)
+{
+    return &vn->t;
+}
+
+const struct virtio_net_stats *virtio_net_get_stats(const struct virtio_net *vn)
+{
+    return &vn->stats;
+}
+
+uint64_t virtio_net_offered(const struct virtio_net *vn)
+{
+    return vn->t.offered;
+}
+
+uint64_t virtio_net_acked(const struct virtio_net *vn)
+{
+    return vn->acked;
+}
