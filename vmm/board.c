@@ -1,6 +1,7 @@
 /* The device model table and the built-in legacy devices. NIC models add one entry each. */
 #include "vmm/board.h"
 #include "devices/legacy.h"
+#include "devices/pci.h"
 #include "devices/uart.h"
 #include "devices/virtio_net.h"
 #include "net/netdev.h"
@@ -10,6 +11,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define COM1_PORT 0x3f8
@@ -136,6 +138,37 @@ static int debug_exit_create(struct vm *vm, struct machine_device *d, char *err,
     return legacy_create_dev(vm, d, debug_exit_io, err, errlen);
 }
 
+/* --- PCI host bridge --------------------------------------------------------------------- */
+
+static int pci_host_place(struct vm *vm, struct opts *o, char *err, size_t errlen)
+{
+    (void)o;
+    if (!machine_add_isa(&vm->machine, "pci-host", "pci", PCI_CONFIG_ADDR_PORT, 8, -1)) {
+        snprintf(err, errlen, "cannot place the PCI host bridge at 0xcf8");
+        return -EBUSY;
+    }
+    return 0;
+}
+
+static int pci_host_create(struct vm *vm, struct machine_device *d, char *err, size_t errlen)
+{
+    vm->pci = calloc(1, sizeof(*vm->pci));
+    if (!vm->pci)
+        return -ENOMEM;
+    d->state = vm->pci;
+    int rc = pci_bus_init(vm->pci, vm->bus, MACHINE_PCI_MMIO_START, MACHINE_PCI_MMIO_SIZE,
+                          MACHINE_PCI_IO_START, MACHINE_PCI_IO_SIZE);
+    if (rc < 0)
+        snprintf(err, errlen, "PCI host bridge: %s", strerror(-rc));
+    return rc;
+}
+
+static void pci_host_destroy(struct vm *vm, struct machine_device *d)
+{
+    free(d->state);
+    vm->pci = NULL;
+}
+
 /* --- NICs ------------------------------------------------------------------------------ */
 
 /* Checks a NIC's netdev= and mac= options; returns the netdev or NULL with a message. */
@@ -235,6 +268,8 @@ static const struct board_model board_models[] = {
     {"uart", "16550A UART on COM1", false, uart_place, uart_create_dev, uart_destroy_dev},
     {"i8042", "reset line only", false, i8042_place, i8042_create, NULL},
     {"post", "port 0x80", false, post_place, post_create, NULL},
+    {"pci-host", "PCI host bridge, configuration mechanism #1", false, pci_host_place,
+     pci_host_create, pci_host_destroy},
     {"isa-debug-exit", "QEMU-compatible test exit port", true, debug_exit_place, debug_exit_create,
      NULL},
     {"virtio-net", "virtio-net over virtio-mmio", true, virtio_net_place, virtio_net_create_dev,
@@ -291,7 +326,7 @@ static int board_place_device(struct vm *vm, struct opts *o, char *err, size_t e
 
 int board_place(struct vm *vm, char *err, size_t errlen)
 {
-    static const char *const builtin[] = {"uart", "i8042", "post"};
+    static const char *const builtin[] = {"uart", "i8042", "post", "pci-host"};
     for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++) {
         int rc = board_find(builtin[i])->place(vm, NULL, err, errlen);
         if (rc)

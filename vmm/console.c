@@ -36,6 +36,11 @@ static void console_restore_terminal(void)
     }
 }
 
+void console_emergency_restore(void)
+{
+    console_restore_terminal();
+}
+
 static void console_fatal_signal(int sig)
 {
     console_restore_terminal();

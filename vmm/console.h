@@ -27,6 +27,10 @@ extern const struct uart_ops console_uart_ops;
  * in the foreground). Returns 0 or -errno. */
 int console_start(struct console *c, struct uart *uart);
 
+/* console_emergency_restore: restores the terminal without touching the console object
+ * (for an exit from another thread). Async-signal-safe. */
+void console_emergency_restore(void);
+
 /* console_destroy: stops reading and restores the terminal. */
 void console_destroy(struct console *c);
 

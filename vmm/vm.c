@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -179,7 +178,7 @@ int vm_prepare(struct vm *vm, struct nicvm_config *cfg, char *err, size_t errlen
 {
     memset(vm, 0, sizeof(*vm));
     vm->cfg = cfg;
-    vm->kvm_fd = vm->vm_fd = vm->initrd_fd = vm->sigfd = -1;
+    vm->kvm_fd = vm->vm_fd = vm->initrd_fd = -1;
     pthread_mutex_init(&vm->stop_lock, NULL);
     vm->pvm = kvm_host_is_pvm();
     vm->pvm_quirks = vm->pvm && !cfg->no_pvm_quirks;
@@ -367,15 +366,38 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int status)
         evloop_stop(vm->loop);
 }
 
-static void vm_on_signal(void *opaque, uint32_t events)
+/* Signals are taken by a thread of their own rather than by the event loop, so that a stop
+ * request is honoured even if the loop is wedged: after the request, the thread gives the
+ * VM 10 s to wind down, then exits the process (a second signal exits at once). */
+static void *vm_signal_thread(void *opaque)
 {
     struct vm *vm = opaque;
-    struct signalfd_siginfo si;
-    (void)events;
-    if (read(vm->sigfd, &si, sizeof(si)) != sizeof(si))
-        return;
-    log_info("received %s, stopping the VM", strsignal((int)si.ssi_signo));
-    vm_request_stop(vm, VM_STOP_SIGNAL, 128 + (int)si.ssi_signo);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    int sig, signals = 0;
+    for (;;) {
+        struct timespec wait = {10, 0};
+        siginfo_t si;
+        sig = vm_stopping(vm) ? sigtimedwait(&set, &si, &wait) : sigwaitinfo(&set, &si);
+        if (sig < 0 && errno == EINTR)
+            continue;
+        pthread_mutex_lock(&vm->stop_lock);
+        bool done = vm->stopped;
+        pthread_mutex_unlock(&vm->stop_lock);
+        if (done)
+            return NULL;
+        if (sig < 0 || ++signals > 1) {
+            int status = vm->exit_status ? vm->exit_status : 128 + (sig > 0 ? sig : SIGTERM);
+            log_err("the VM did not stop within 10 s of the request; exiting now");
+            console_emergency_restore();
+            _exit(status);
+        }
+        log_info("received %s, stopping the VM", strsignal(sig));
+        vm_request_stop(vm, VM_STOP_SIGNAL, 128 + sig);
+    }
 }
 
 static int vm_setup_signals(struct vm *vm)
@@ -385,15 +407,29 @@ static int vm_setup_signals(struct vm *vm)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
-    /* Blocked in this thread before any vCPU thread starts, so all threads inherit the
-     * mask and only the signalfd sees these signals. */
+    /* Blocked in this thread before any other starts, so every thread inherits the mask and
+     * only the signal thread's sigwaitinfo() takes them. */
     if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
         return -EINVAL;
     signal(SIGPIPE, SIG_IGN);
-    vm->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (vm->sigfd < 0)
-        return -errno;
-    return evloop_add_fd(vm->loop, vm->sigfd, EPOLLIN, vm_on_signal, vm);
+    int rc = pthread_create(&vm->signal_thread, NULL, vm_signal_thread, vm);
+    if (rc)
+        return -rc;
+    vm->signal_thread_started = true;
+    return 0;
+}
+
+/* Ends the signal thread once the VM has fully stopped. */
+static void vm_stop_signal_thread(struct vm *vm)
+{
+    if (!vm->signal_thread_started)
+        return;
+    pthread_mutex_lock(&vm->stop_lock);
+    vm->stopped = true;
+    pthread_mutex_unlock(&vm->stop_lock);
+    pthread_kill(vm->signal_thread, SIGHUP); /* wakes sigwaitinfo; it sees `stopped` */
+    pthread_join(vm->signal_thread, NULL);
+    vm->signal_thread_started = false;
 }
 
 void vm_print_stats(struct vm *vm)
@@ -438,6 +474,7 @@ int vm_run(struct vm *vm)
     vm->console = NULL;
     if (vm->cfg->exit_stats != EXIT_STATS_OFF)
         vm_print_stats(vm);
+    vm_stop_signal_thread(vm);
     return vm->exit_status;
 }
 
@@ -455,8 +492,6 @@ void vm_destroy(struct vm *vm)
     console_destroy(vm->console);
     vm->console = NULL;
     kvm_cleanup(vm);
-    if (vm->sigfd >= 0)
-        close(vm->sigfd);
     if (vm->initrd_fd >= 0)
         close(vm->initrd_fd);
     evloop_destroy(vm->loop);

@@ -48,6 +48,7 @@ struct console;
 struct uart;
 struct netdev;
 struct netdump;
+struct pci_bus;
 
 struct vm {
     struct nicvm_config *cfg;
@@ -79,6 +80,7 @@ struct vm {
     unsigned nr_vcpus;
 
     struct uart *uart;
+    struct pci_bus *pci;
     struct console *console;
     struct legacy legacy;
 
@@ -93,7 +95,9 @@ struct vm {
     atomic_bool stopping;
     enum vm_stop_reason stop_reason;
     int exit_status;
-    int sigfd;
+    bool stopped; /* vm_run has finished stopping (under stop_lock) */
+    pthread_t signal_thread;
+    bool signal_thread_started;
 };
 
 /* vm_prepare: checks cfg and builds the machine description and boot inputs. Returns 0, or
