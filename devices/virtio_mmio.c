@@ -113,7 +113,33 @@ static bool virtio_mmio_features_ok(struct virtio_mmio *t)
     return true;
 }
 
-/* DRIVER_OK: validate and freeze every ready queue, then start the device. */
+/* True if any two rings of the activated queues overlap (checklist 3: a ring the device
+ * writes must not alias another ring; unset addresses, all 0, land here too). Each range was
+ * found wholly inside RAM by virtq_activate(), so start + length does not wrap. */
+static bool virtio_mmio_rings_overlap(const struct virtio_mmio *t, bool event_idx)
+{
+    uint64_t start[VIRTIO_MMIO_MAX_QUEUES * 3], len[VIRTIO_MMIO_MAX_QUEUES * 3];
+    unsigned n = 0;
+    for (unsigned q = 0; q < t->ops->num_queues; q++) {
+        const struct virtq *vq = &t->vq[q];
+        if (!vq->ready)
+            continue;
+        start[n] = vq->desc_gpa;
+        len[n++] = virtq_desc_bytes(vq->size);
+        start[n] = vq->avail_gpa;
+        len[n++] = virtq_avail_bytes(vq->size, event_idx);
+        start[n] = vq->used_gpa;
+        len[n++] = virtq_used_bytes(vq->size, event_idx);
+    }
+    for (unsigned i = 0; i < n; i++)
+        for (unsigned j = 0; j < i; j++)
+            if (start[i] < start[j] + len[j] && start[j] < start[i] + len[i])
+                return true;
+    return false;
+}
+
+/* DRIVER_OK: validate and freeze every ready queue, then start the device. On a refusal no
+ * queue stays active. */
 static int virtio_mmio_activate(struct virtio_mmio *t)
 {
     bool event_idx = t->acked & (1ull << VIRTIO_F_EVENT_IDX);
@@ -129,10 +155,20 @@ static int virtio_mmio_activate(struct virtio_mmio *t)
                             "rings 0x%llx/0x%llx/0x%llx",
                             (unsigned long long)t->base, q, c->num, (unsigned long long)c->desc,
                             (unsigned long long)c->driver, (unsigned long long)c->device);
-            return -EINVAL;
+            goto refused;
         }
     }
+    if (virtio_mmio_rings_overlap(t, event_idx)) {
+        log_ratelimited(&vmmio_rl, LOG_WARN,
+                        "virtio-mmio@0x%llx: overlapping rings refused at DRIVER_OK",
+                        (unsigned long long)t->base);
+        goto refused;
+    }
     return t->ops->activate(t->dev, t->acked);
+refused:
+    for (unsigned q = 0; q < t->ops->num_queues; q++)
+        virtq_reset(&t->vq[q]);
+    return -EINVAL;
 }
 
 static void virtio_mmio_write_status(struct virtio_mmio *t, uint32_t v)

@@ -5,6 +5,7 @@
 #include "vmm/iov.h"
 #include "vmm/log.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <linux/if_tun.h>
 #include <stdio.h>
@@ -82,6 +83,9 @@ static bool tx_header_allowed(const struct virtio_net *vn, const struct virtio_n
 {
     if ((h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !(vn->acked & F(VIRTIO_NET_F_CSUM)))
         return false;
+    /* ECN only with HOST_ECN (never offered), and never alone. */
+    if ((h->gso_type & VIRTIO_NET_HDR_GSO_ECN) && !(vn->acked & F(VIRTIO_NET_F_HOST_ECN)))
+        return false;
     switch (h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) {
     case VIRTIO_NET_HDR_GSO_NONE: return !(h->gso_type & VIRTIO_NET_HDR_GSO_ECN);
     case VIRTIO_NET_HDR_GSO_TCPV4: return vn->acked & F(VIRTIO_NET_F_HOST_TSO4);
@@ -110,6 +114,11 @@ static void tx_one(struct virtio_net *vn, struct virtq_elem *e)
     size_t len;
     int n = iov_slice(e->iov, (int)e->out_num, HDR_LEN, e->out_len - HDR_LEN, vn->frame_iov,
                       VIRTQ_MAX_SIZE, &len);
+    /* hdr_len past the frame: tap rejects it (tun_get_user), offload or not. */
+    if (le16toh(hdr.hdr_len) > len) {
+        vn->stats.tx_drop_malformed++;
+        return;
+    }
     hdr.num_buffers = 0;
     int rc = netdev_send(vn->nd, &hdr, vn->frame_iov, n, len);
     if (rc == -EINVAL)
@@ -128,9 +137,10 @@ static void virtio_net_tx(struct virtio_net *vn)
 {
     struct virtq *vq = &vn->t.vq[VIRTIO_NET_TXQ];
     unsigned budget = VIRTIO_NET_TX_BUDGET;
+    bool popped;
     for (;;) {
         virtq_set_notification(vq, false);
-        bool popped = false;
+        popped = false;
         while (budget) {
             if (!netdev_can_send(vn->nd)) {
                 vn->stats.tx_wait_backend++;
@@ -163,8 +173,11 @@ static void virtio_net_tx(struct virtio_net *vn)
             return;
     }
 out:
-    virtq_flush(vq);
-    virtio_mmio_signal_used(&vn->t, VIRTIO_NET_TXQ);
+    /* Interrupt only for entries published: a kick while the backend is full is no news. */
+    if (popped) {
+        virtq_flush(vq);
+        virtio_mmio_signal_used(&vn->t, VIRTIO_NET_TXQ);
+    }
     virtq_set_notification(vq, true);
 }
 
@@ -173,6 +186,8 @@ out:
 static bool rx_offload_allowed(const struct virtio_net *vn, const struct virtio_net_hdr_v1 *h)
 {
     if ((h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !(vn->acked & F(VIRTIO_NET_F_GUEST_CSUM)))
+        return false;
+    if ((h->gso_type & VIRTIO_NET_HDR_GSO_ECN) && !(vn->acked & F(VIRTIO_NET_F_GUEST_ECN)))
         return false;
     switch (h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) {
     case VIRTIO_NET_HDR_GSO_NONE: return true;
@@ -184,8 +199,9 @@ static bool rx_offload_allowed(const struct virtio_net *vn, const struct virtio_
 
 /* Pops buffers until `need` bytes fit. Returns how many were popped (all kept), 0 if the
  * ring ran dry first (everything given back), or -1 if the frame can never fit (dropped;
- * buffers given back). Malformed chains met on the way are returned empty. */
-static int rx_take_buffers(struct virtio_net *vn, size_t need, bool mergeable)
+ * buffers given back). Malformed chains met on the way are returned empty; *returned is set
+ * when used entries were published. */
+static int rx_take_buffers(struct virtio_net *vn, size_t need, bool mergeable, bool *returned)
 {
     struct virtq *vq = &vn->t.vq[VIRTIO_NET_RXQ];
     unsigned max = mergeable ? VIRTIO_NET_RX_MAX_BUFS : 1;
@@ -200,9 +216,18 @@ static int rx_take_buffers(struct virtio_net *vn, size_t need, bool mergeable)
         }
         if (rc == 0)
             break;
-        if (e->error || e->in_len == 0 || e->out_num) {
-            vn->stats.rx_bad_chain++; /* read-only or malformed: give it back empty */
-            virtq_push(vq, e, 0);
+        if (e->error || e->in_len < HDR_LEN || e->out_num) {
+            /* Read-only, malformed, or too small for the header (§5.1.6.3.1): give it back
+             * empty. The buffers taken before it go back unused as well: virtq_unpop() can
+             * only give back the chains popped last, and this one is returned now. */
+            vn->stats.rx_bad_chain++;
+            for (int i = 0; i < n; i++)
+                virtq_fill(vq, vn->rx_elem[i], 0);
+            virtq_fill(vq, e, 0);
+            virtq_flush(vq);
+            *returned = true;
+            n = 0;
+            have = 0;
             continue;
         }
         have += e->in_len;
@@ -231,23 +256,28 @@ static size_t virtio_net_receive_locked(struct virtio_net *vn, const struct virt
         return len;
     }
     bool mergeable = vn->acked & F(VIRTIO_NET_F_MRG_RXBUF);
-    int n = rx_take_buffers(vn, HDR_LEN + len, mergeable);
-    if (n < 0) {
-        vn->stats.rx_drop_oversize++;
-        return len;
+    bool returned = false;
+    int n = rx_take_buffers(vn, HDR_LEN + len, mergeable, &returned);
+    if (n == 0 && !vq->broken) {
+        /* No room: ask for a kick when the guest posts more buffers (past the ones that may
+         * be there but are not enough), then look once more. */
+        virtq_notify_on_next_post(vq);
+        if (virtq_has_work(vq))
+            n = rx_take_buffers(vn, HDR_LEN + len, mergeable, &returned);
     }
-    if (n == 0) {
-        /* No room: ask for a kick when the guest posts buffers, then look once more. */
-        virtq_set_notification(vq, true);
-        if (!virtq_has_work(vq)) {
-            vn->stats.rx_wait_buffers++;
-            return 0;
+    if (n <= 0) {
+        if (returned) /* malformed chains went back empty: tell the guest */
+            virtio_mmio_signal_used(&vn->t, VIRTIO_NET_RXQ);
+        if (vq->broken) { /* DEVICE_NEEDS_RESET: nothing more until a reset */
+            vn->stats.rx_drop_not_ready++;
+            return len;
         }
-        n = rx_take_buffers(vn, HDR_LEN + len, mergeable);
-        if (n <= 0) {
-            n < 0 ? vn->stats.rx_drop_oversize++ : vn->stats.rx_wait_buffers++;
-            return n < 0 ? len : 0;
+        if (n < 0) {
+            vn->stats.rx_drop_oversize++;
+            return len;
         }
+        vn->stats.rx_wait_buffers++;
+        return 0;
     }
     /* Header first (num_buffers included, §5.1.6.4), then the frame across the buffers; the
      * used entries are published only after every byte is written (virtq_flush). */
@@ -301,8 +331,12 @@ static void virtio_net_link_changed(void *opaque, bool up)
     struct virtio_net *vn = opaque;
     pthread_mutex_lock(&vn->t.lock);
     vn->link_up = up;
+    /* The generation moves with any change (§4.2.2: a driver reading the configuration while
+     * it initialises must see it); the interrupt only once the driver is up. */
     if (vn->t.status & VIRTIO_STATUS_DRIVER_OK)
         virtio_mmio_config_changed(&vn->t);
+    else
+        vn->t.config_generation++;
     pthread_mutex_unlock(&vn->t.lock);
 }
 
@@ -344,11 +378,20 @@ static int virtio_net_activate(void *dev, uint64_t features)
     return 0;
 }
 
+/* After a reset, on the loop: offloads off, and frames the layer held for the old rings
+ * dropped (checklist 4: backend queues flushed on a guest reset). */
+static void virtio_net_after_reset(void *opaque)
+{
+    struct virtio_net *vn = opaque;
+    virtio_net_apply_offloads(vn);
+    netdev_purge_rx(vn->nd);
+}
+
 static void virtio_net_reset(void *dev)
 {
     struct virtio_net *vn = dev;
     vn->acked = 0;
-    evloop_call(vn->t.loop, virtio_net_apply_offloads, vn);
+    evloop_call(vn->t.loop, virtio_net_after_reset, vn);
 }
 
 static const struct virtio_dev_ops virtio_net_dev_ops = {

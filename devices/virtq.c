@@ -467,6 +467,33 @@ void virtq_set_notification(struct virtq *vq, bool enable)
     }
 }
 
+void virtq_notify_on_next_post(struct virtq *vq)
+{
+    uint16_t idx, now;
+
+    if (!vq->ready)
+        return;
+    if (!vq->event_idx) {
+        virtq_set_notification(vq, true);
+        return;
+    }
+    vq->stats.notify_enabled++;
+    /* §2.7.10: the driver kicks when it moves avail.idx past avail_event. Asking for the
+     * index it has published means "the next chain you post". A chain posted between the
+     * read and the store may have been published without seeing the new avail_event, so
+     * read again after the barrier and move avail_event along until it is stable; bounded,
+     * since a hostile driver could keep moving avail.idx. */
+    idx = ring_ld16(vq->avail + RING_IDX_OFF);
+    for (unsigned i = 0; i <= vq->size; i++) {
+        ring_st16(avail_event_ptr(vq), idx);
+        atomic_thread_fence(memory_order_seq_cst);
+        now = ring_ld16(vq->avail + RING_IDX_OFF);
+        if (now == idx)
+            break;
+        idx = now;
+    }
+}
+
 bool virtq_has_work(struct virtq *vq)
 {
     return virtq_avail_count(vq) != 0;

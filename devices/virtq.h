@@ -137,6 +137,15 @@ bool virtq_should_notify(struct virtq *vq);
  * race with a buffer posted meanwhile. */
 void virtq_set_notification(struct virtq *vq, bool enable);
 
+/* virtq_notify_on_next_post: enables the driver's kicks for the next chain it posts, past
+ * those already available: with EVENT_IDX, avail_event is set to the avail.idx the driver has
+ * published (re-read after the barrier until it is stable, at most the queue size times);
+ * otherwise as virtq_set_notification(vq, true). For a device that leaves available chains
+ * in the ring because they are not enough (mergeable receive buffers): there,
+ * virtq_set_notification() would ask for last_avail_idx, which the driver has already
+ * passed, and no kick would come. The caller re-checks afterwards. */
+void virtq_notify_on_next_post(struct virtq *vq);
+
 /* virtq_has_work: true if the avail ring holds chains not yet popped. */
 bool virtq_has_work(struct virtq *vq);
 
