@@ -373,6 +373,16 @@ static void netdev_flush_rx(struct netdev *nd)
     }
 }
 
+void netdev_purge_rx(struct netdev *nd)
+{
+    nd->stats.drops[NETDEV_DROP_PURGED] += nd->rxq.count;
+    frameq_clear(&nd->rxq);
+    if (nd->rx_paused) {
+        nd->rx_paused = false;
+        nd->ops->rx_resume(nd);
+    }
+}
+
 static void netdev_on_rx_ready(void *opaque, uint32_t events)
 {
     struct netdev *nd = opaque;

@@ -57,6 +57,7 @@ enum netdev_drop_reason {
     NETDEV_DROP_MALFORMED,      /* guest -> host: bad size or a header the host would reject */
     NETDEV_DROP_BACKEND,        /* guest -> host: the backend failed to send */
     NETDEV_DROP_LINK_DOWN,      /* either way, while the link is down */
+    NETDEV_DROP_PURGED,         /* host -> guest: queued when the NIC was reset */
     NETDEV_DROP_REASONS
 };
 
@@ -92,6 +93,10 @@ int netdev_send(struct netdev *nd, const struct virtio_net_hdr_v1 *hdr, const st
 /* netdev_rx_ready: the NIC has new receive buffers. Any thread; the queued frames are
  * offered again on the event-loop thread. */
 void netdev_rx_ready(struct netdev *nd);
+
+/* netdev_purge_rx: drops the frames held for the guest (the NIC was reset: nothing queued
+ * before the reset may reach the re-initialised rings). Loop thread. */
+void netdev_purge_rx(struct netdev *nd);
 
 /* netdev_caps: NETDEV_CAP_* of the backend. */
 uint32_t netdev_caps(const struct netdev *nd);
