@@ -223,9 +223,10 @@ static int slirp_get_revents(int idx, void *opaque)
     return idx >= 0 && idx < s->npoll ? s->poll[idx].revents : 0;
 }
 
-static void slirp_check(void *opaque)
+/* One round: collect readiness from epfd, let libslirp act on it. Returns how many of its
+ * sockets were ready. */
+static int slirp_poll_round(struct slirp_be *s)
 {
-    struct slirp_be *s = opaque;
     struct epoll_event ev[64];
     int n = epoll_wait(s->epfd, ev, 64, 0);
     for (int k = 0; k < n; k++) {
@@ -239,6 +240,27 @@ static void slirp_check(void *opaque)
                 s->poll[i].revents = r;
     }
     slirp_pollfds_poll(s->slirp, n < 0, slirp_get_revents, s);
+    return n;
+}
+
+/* libslirp reads one datagram per socket per round; going back through the event loop for
+ * each costs two epoll_wait calls. While its sockets stay ready, poll it again here, up to a
+ * bound so other work on the loop is not starved. */
+#define SLIRP_ROUNDS_PER_WAKEUP 32
+
+static void slirp_check(void *opaque)
+{
+    struct slirp_be *s = opaque;
+    for (int round = 0; round < SLIRP_ROUNDS_PER_WAKEUP; round++) {
+        if (round > 0) {
+            uint32_t t = UINT32_MAX;
+            s->npoll = 0;
+            slirp_pollfds_fill(s->slirp, &t, slirp_add_poll, s);
+            slirp_sync_epoll(s);
+        }
+        if (slirp_poll_round(s) <= 0)
+            return;
+    }
 }
 
 static void slirp_on_epfd(void *opaque, uint32_t events)
