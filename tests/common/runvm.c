@@ -40,7 +40,22 @@ static bool file_contains(int fd, const char *marker)
     return found;
 }
 
+static int runvm_common(const char *const *argv, int timeout_s, const char *marker,
+                        const char *input, size_t input_len, struct runvm_result *r);
+
 int runvm(const char *const *argv, int timeout_s, const char *marker, struct runvm_result *r)
+{
+    return runvm_common(argv, timeout_s, marker, NULL, 0, r);
+}
+
+int runvm_input(const char *const *argv, int timeout_s, const char *input, size_t len,
+                struct runvm_result *r)
+{
+    return runvm_common(argv, timeout_s, NULL, input, len, r);
+}
+
+static int runvm_common(const char *const *argv, int timeout_s, const char *marker,
+                        const char *input, size_t input_len, struct runvm_result *r)
 {
     memset(r, 0, sizeof(*r));
     char tmpl[] = "/tmp/nicvm-test-XXXXXX";
@@ -51,17 +66,30 @@ int runvm(const char *const *argv, int timeout_s, const char *marker, struct run
     unlink(tmpl2);
     if (out < 0 || err < 0)
         return -errno;
+    int in[2] = {-1, -1};
+    if (input && pipe(in) < 0)
+        return -errno;
     double start = now_s();
     pid_t pid = fork();
     if (pid < 0)
         return -errno;
     if (pid == 0) {
         int devnull = open("/dev/null", O_RDONLY);
-        dup2(devnull, 0);
+        dup2(input ? in[0] : devnull, 0);
+        if (input) {
+            close(in[0]);
+            close(in[1]);
+        }
         dup2(out, 1);
         dup2(err, 2);
         execv(argv[0], (char *const *)argv);
         _exit(127);
+    }
+    if (input) {
+        close(in[0]);
+        ssize_t w = write(in[1], input, input_len); /* small: fits the pipe buffer */
+        (void)w;
+        close(in[1]);
     }
     int wstatus = 0;
     bool signalled = false;

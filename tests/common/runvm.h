@@ -38,6 +38,10 @@ int runvm_wait_marker(struct runvm_proc *p, const char *marker, int timeout_s);
 /* runvm_stop: SIGTERM (then SIGKILL after 10 s), reaps, fills r. Returns 0 or -errno. */
 int runvm_stop(struct runvm_proc *p, struct runvm_result *r);
 
+/* runvm_input: like runvm, with `input` (len bytes) on the child's stdin, then EOF. */
+int runvm_input(const char *const *argv, int timeout_s, const char *input, size_t len,
+                struct runvm_result *r);
+
 /* runvm_free: frees the captured output. */
 void runvm_free(struct runvm_result *r);
 

@@ -194,6 +194,80 @@ START_TEST(test_mmio_device)
 }
 END_TEST
 
+START_TEST(test_stdin_reaches_guest)
+{
+    const char *argv[] = {nicvm_bin, "-kernel", guest("echo.elf"), "-device", "isa-debug-exit",
+                          NULL};
+    static const char line[] = "typed on the host\n";
+    struct runvm_result r;
+    ck_assert_int_eq(runvm_input(argv, 120, line, sizeof(line) - 1, &r), 0);
+    ck_assert_msg(r.status == 69, "status %d, stderr: %s", r.status, r.err);
+    ck_assert_str_eq(r.out, line); /* every byte went through the UART's FIFO and back */
+    runvm_free(&r);
+}
+END_TEST
+
+START_TEST(test_ctrl_a_x_quits)
+{
+    const char *argv[] = {nicvm_bin, "-kernel", guest("spin.elf"), NULL};
+    struct runvm_result r;
+    ck_assert_int_eq(runvm_input(argv, 120, "\x01x", 2, &r), 0);
+    ck_assert(!r.timed_out);
+    ck_assert_msg(r.status == 0, "status %d, stderr: %s", r.status, r.err);
+    ck_assert_ptr_nonnull(strstr(r.err, "Ctrl-A x: stopping the VM"));
+    runvm_free(&r);
+}
+END_TEST
+
+START_TEST(test_i8042_reset_stops)
+{
+    const char *argv[] = {nicvm_bin, "-kernel", guest("reset.elf"), "-device", "isa-debug-exit",
+                          NULL};
+    struct runvm_result r;
+    ck_assert_int_eq(runvm(argv, 120, NULL, &r), 0);
+    ck_assert_msg(r.status == 0, "status %d, stderr: %s", r.status, r.err);
+    ck_assert_ptr_nonnull(strstr(r.err, "guest reset through the i8042"));
+    runvm_free(&r);
+}
+END_TEST
+
+START_TEST(test_debug_io_logs_unclaimed)
+{
+    const char *argv[] = {nicvm_bin, "-kernel", guest("exits.elf"), "-device", "isa-debug-exit",
+                          "--debug-io", NULL};
+    struct runvm_result r;
+    ck_assert_int_eq(runvm(argv, 120, NULL, &r), 0);
+    ck_assert_int_eq(r.status, 0x43);
+    ck_assert_ptr_nonnull(strstr(r.err, "unclaimed mmio write 0xd9000000 len 4 value 0x1"));
+    ck_assert_ptr_nonnull(strstr(r.err, "unclaimed mmio read 0xd9000002 len 2"));
+    ck_assert_ptr_nonnull(strstr(r.err, "unclaimed port write 0x510 len 2"));
+    /* Claimed accesses are not logged. */
+    ck_assert_ptr_null(strstr(r.err, "0x3fd"));
+    runvm_free(&r);
+}
+END_TEST
+
+START_TEST(test_emulation_failure_or_success)
+{
+    /* cmpxchg16b: hardware KVM runs it; PVM's emulator cannot, and nicvm must stop with
+     * status 4 after showing the instruction. The two hosts give two right answers. */
+    const char *argv[] = {nicvm_bin, "-kernel", guest("cx16.elf"), "-device", "isa-debug-exit",
+                          NULL};
+    struct runvm_result r;
+    ck_assert_int_eq(runvm(argv, 120, NULL, &r), 0);
+    if (access("/sys/module/kvm_pvm", F_OK) == 0) {
+        ck_assert_msg(r.status == NICVM_EXIT_VCPU, "status %d, stderr: %s", r.status, r.err);
+        ck_assert_ptr_nonnull(strstr(r.err, "KVM_EXIT_INTERNAL_ERROR"));
+        ck_assert_ptr_nonnull(strstr(r.err, "suberror 1: emulation failure"));
+        ck_assert_ptr_nonnull(strstr(r.err, "cmpxchg16b"));
+        ck_assert_ptr_nonnull(strstr(r.err, "rip="));
+    } else {
+        ck_assert_msg(r.status == 103, "status %d, stderr: %s", r.status, r.err);
+    }
+    runvm_free(&r);
+}
+END_TEST
+
 static Suite *kvm_suite(void)
 {
     Suite *s = suite_create("kvm");
@@ -205,6 +279,11 @@ static Suite *kvm_suite(void)
     tcase_add_test(tc, test_exit_stats_json);
     tcase_add_test(tc, test_exit_stats_text);
     tcase_add_test(tc, test_mmio_device);
+    tcase_add_test(tc, test_stdin_reaches_guest);
+    tcase_add_test(tc, test_ctrl_a_x_quits);
+    tcase_add_test(tc, test_i8042_reset_stops);
+    tcase_add_test(tc, test_debug_io_logs_unclaimed);
+    tcase_add_test(tc, test_emulation_failure_or_success);
     suite_add_tcase(s, tc);
     return s;
 }
