@@ -135,6 +135,7 @@ static int opt_virtio_discovery(struct nicvm_config *c, const char *v, char *e, 
 FLAG_OPTION(opt_debug_io, debug_io)
 FLAG_OPTION(opt_no_pvm_quirks, no_pvm_quirks)
 FLAG_OPTION(opt_no_ioeventfd, no_ioeventfd)
+FLAG_OPTION(opt_no_irqfd, no_irqfd)
 FLAG_OPTION(opt_quiet, quiet)
 FLAG_OPTION(opt_help, help)
 FLAG_OPTION(opt_version, version)
@@ -163,6 +164,7 @@ static const struct cli_option cli_options[] = {
     {"debug-io", CLI_NONE, opt_debug_io},
     {"no-pvm-quirks", CLI_NONE, opt_no_pvm_quirks},
     {"no-ioeventfd", CLI_NONE, opt_no_ioeventfd},
+    {"no-irqfd", CLI_NONE, opt_no_irqfd},
     {"dump-dtb", CLI_REQUIRED, opt_dump_dtb},
     {"virtio-discovery", CLI_REQUIRED, opt_virtio_discovery},
     {"monitor", CLI_REQUIRED, opt_monitor},
@@ -263,6 +265,7 @@ const char *cli_usage(void)
            "  --dump-dtb FILE       write the device tree (read it with dtc -I dtb)\n"
            "  --no-pvm-quirks       do not add kernel parameters for PVM hosts\n"
            "  --no-ioeventfd        take virtqueue kicks as MMIO exits (for comparison)\n"
+           "  --no-irqfd            inject virtio interrupts with KVM_IRQ_LINE ioctls\n"
            "  -q, --quiet           only errors from nicvm itself\n"
            "  --help, --version\n"
            "\n"

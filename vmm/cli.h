@@ -30,6 +30,7 @@ struct nicvm_config {
     bool debug_io;
     bool no_pvm_quirks;
     bool no_ioeventfd;
+    bool no_irqfd;
     bool quiet;
     const char *dump_dtb;
     int virtio_discovery; /* enum machine_discovery; 0 = default */

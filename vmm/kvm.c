@@ -196,7 +196,7 @@ int kvm_setup_irq_lines(struct vm *vm, char *err, size_t errlen)
     }
     /* irqfds only for edge-triggered device pins (virtio-mmio): a pulse is then one
      * eventfd write, and KVM injects without the ioctl round trip. */
-    for (unsigned i = 0; i < vm->machine.nr_devices; i++) {
+    for (unsigned i = 0; i < vm->machine.nr_devices && !vm->cfg->no_irqfd; i++) {
         const struct machine_device *d = &vm->machine.dev[i];
         if (d->bus != MACHINE_BUS_VIRTIO_MMIO || d->irq < 0)
             continue;
