@@ -4,6 +4,7 @@
 #include "vmm/vcpu.h"
 #include "boot/layout.h"
 #include "vmm/log.h"
+#include "vmm/trace.h"
 #include "vmm/x86cpu.h"
 
 #include <errno.h>
@@ -48,10 +49,12 @@ static int exit_io(struct vcpu *v)
         return -1;
     }
     uint8_t *data = (uint8_t *)r + r->io.data_offset;
+    int id = -1;
     for (uint32_t i = 0; i < r->io.count; i++) {
-        int id = iobus_dispatch(v->vm->bus, IOBUS_PIO, r->io.port, data + i * size, size, is_write);
+        id = iobus_dispatch(v->vm->bus, IOBUS_PIO, r->io.port, data + i * size, size, is_write);
         stats_count_io(&v->stats, id, IOBUS_PIO, size, is_write);
     }
+    v->last = (struct vcpu_access){id, true, r->io.port, size, is_write, iobus_get_le(data, size)};
     return 0;
 }
 
@@ -67,6 +70,8 @@ static int exit_mmio(struct vcpu *v)
     int id = iobus_dispatch(v->vm->bus, IOBUS_MMIO, r->mmio.phys_addr, r->mmio.data, len,
                             r->mmio.is_write);
     stats_count_io(&v->stats, id, IOBUS_MMIO, len, r->mmio.is_write);
+    v->last = (struct vcpu_access){
+        id, false, r->mmio.phys_addr, len, r->mmio.is_write, iobus_get_le(r->mmio.data, len)};
     return 0;
 }
 
@@ -122,6 +127,23 @@ static const vcpu_exit_fn vcpu_exit_table[STATS_EXIT_REASONS] = {
     /* Every other reason (UNKNOWN, EXCEPTION, DEBUG, ...) is unexpected: exit_fatal. */
 };
 
+/* After a timed exit: the handler-time histogram and, when traced, the exit's event. */
+static void vcpu_account(struct vcpu *v, unsigned reason, uint64_t t0, uint64_t t1)
+{
+    stats_record_time(&v->stats, t1 - t0);
+    if (!trace_on(TRACE_EXITS))
+        return;
+    bool io = reason == KVM_EXIT_IO || reason == KVM_EXIT_MMIO;
+    const struct vcpu_access *a = &v->last;
+    if (!trace_exit_wanted(reason, io && a->is_port, io ? a->addr : 0))
+        return;
+    struct iobus_region_info ri = {.name = "(unclaimed)"};
+    if (io && a->region >= 0)
+        iobus_region_info(v->vm->bus, a->region, &ri);
+    trace_exit(v->track, t0, t1, reason, io ? ri.name : NULL, a->is_port, io ? a->addr : 0,
+               io ? a->size : 0, a->is_write, a->data, v->run->s.regs.regs.rip);
+}
+
 static void *vcpu_thread(void *opaque)
 {
     struct vcpu *v = opaque;
@@ -132,6 +154,12 @@ static void *vcpu_thread(void *opaque)
     sigemptyset(&set);
     sigaddset(&set, VCPU_KICK_SIGNAL);
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    bool timed = v->vm->timing;
+    if (trace_on(TRACE_EXITS)) {
+        trace_thread_track = v->track;
+        /* KVM copies the registers into kvm_run on every exit: rip without an ioctl. */
+        v->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
+    }
 
     while (!vm_stopping(v->vm)) {
         if (ioctl(v->fd, KVM_RUN, 0) < 0) {
@@ -149,8 +177,12 @@ static void *vcpu_thread(void *opaque)
         unsigned reason = v->run->exit_reason;
         vcpu_exit_fn fn = reason < STATS_EXIT_REASONS ? vcpu_exit_table[reason] : NULL;
         stats_inc(&v->stats.exits[reason < STATS_EXIT_REASONS ? reason : KVM_EXIT_UNKNOWN]);
+        uint64_t t0 = timed ? trace_now() : 0;
+        v->last.region = -1;
         if ((fn ? fn : exit_fatal)(v) < 0)
             break;
+        if (timed)
+            vcpu_account(v, reason, t0, trace_now());
     }
     return NULL;
 }
@@ -196,6 +228,12 @@ int vcpu_create(struct vm *vm, unsigned id, struct vcpu **out, char *err, size_t
         close(v->fd);
         free(v);
         return -e;
+    }
+    kvmstats_open(&v->kvm, v->fd); /* optional: older kernels lack it */
+    if (trace_mask) {
+        char name[32];
+        snprintf(name, sizeof(name), "vCPU %u", id);
+        v->track = trace_track(name);
     }
     int rc = vcpu_setup_state(vm, v);
     if (rc) {
@@ -245,6 +283,7 @@ void vcpu_destroy(struct vcpu *v)
         return;
     if (v->run && v->run != MAP_FAILED)
         munmap(v->run, (size_t)v->vm->run_size);
+    kvmstats_close(&v->kvm);
     if (v->fd >= 0)
         close(v->fd);
     free(v);

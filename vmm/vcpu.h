@@ -4,6 +4,7 @@
 #ifndef NICVM_VCPU_H
 #define NICVM_VCPU_H
 
+#include "vmm/kvmstats.h"
 #include "vmm/stats.h"
 #include "vmm/vm.h"
 
@@ -12,6 +13,16 @@
 #include <stdio.h>
 
 struct kvm_run;
+
+/* The port or MMIO access of the exit being handled (for traces). */
+struct vcpu_access {
+    int region; /* iobus region id, -1 unclaimed */
+    bool is_port;
+    uint64_t addr;
+    unsigned size;
+    bool is_write;
+    uint64_t data;
+};
 
 struct vcpu {
     struct vm *vm;
@@ -22,6 +33,9 @@ struct vcpu {
     bool started;
     atomic_bool dump_requested;
     struct vcpu_stats stats;
+    struct kvmstats kvm; /* in-kernel counters (KVM_GET_STATS_FD) */
+    struct vcpu_access last;
+    int track; /* trace track */
 };
 
 /* vcpu_create: KVM_CREATE_VCPU, the kvm_run mapping, and the power-on state for this CPU

@@ -11,11 +11,13 @@
 #include "vmm/console.h"
 #include "vmm/kvm.h"
 #include "vmm/log.h"
+#include "vmm/trace.h"
 #include "vmm/vcpu.h"
 #include "net/backend.h"
 #include "net/dump.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -179,6 +181,7 @@ int vm_prepare(struct vm *vm, struct nicvm_config *cfg, char *err, size_t errlen
     memset(vm, 0, sizeof(*vm));
     vm->cfg = cfg;
     vm->kvm_fd = vm->vm_fd = vm->initrd_fd = -1;
+    vm->kvm_stats.fd = -1;
     pthread_mutex_init(&vm->stop_lock, NULL);
     vm->pvm = kvm_host_is_pvm();
     vm->pvm_quirks = vm->pvm && !cfg->no_pvm_quirks;
@@ -189,6 +192,15 @@ int vm_prepare(struct vm *vm, struct nicvm_config *cfg, char *err, size_t errlen
     }
     if (cfg->virtio_discovery)
         vm->machine.discovery = (enum machine_discovery)cfg->virtio_discovery;
+    /* Tracing first: devices and backends create their tracks as they are made. */
+    if (cfg->trace && trace_open(cfg->trace, cfg->trace_filter, err, errlen) < 0)
+        return -EINVAL;
+    if (!cfg->trace && cfg->trace_filter) {
+        snprintf(err, errlen, "--trace-filter needs --trace FILE");
+        return -EINVAL;
+    }
+    /* Handler times are measured only when someone will read them. */
+    vm->timing = cfg->exit_stats != EXIT_STATS_OFF || cfg->monitor || trace_mask;
     /* Backends first: -device NICs name them. */
     vm->loop = evloop_create();
     if (!vm->loop)
@@ -304,10 +316,9 @@ static void vm_console_quit(void *opaque)
 static void vm_console_stats(void *opaque)
 {
     struct vm *vm = opaque;
-    struct vcpu_stats *s[MACHINE_MAX_CPUS];
-    for (unsigned i = 0; i < vm->nr_vcpus; i++)
-        s[i] = &vm->vcpu[i]->stats;
-    stats_print_text(stderr, s, vm->nr_vcpus, vm->bus);
+    struct vm_stats_view view;
+    vm_stats_view(vm, &view);
+    stats_print_text(stderr, &view.src);
 }
 
 static void vm_console_regs(void *opaque)
@@ -327,6 +338,8 @@ int vm_create(struct vm *vm, char *err, size_t errlen)
         return -ENOMEM;
     iobus_set_debug(vm->bus, vm->cfg->debug_io);
     int rc = kvm_init(vm, err, errlen);
+    if (!rc)
+        kvmstats_open(&vm->kvm_stats, vm->vm_fd); /* optional */
     if (!rc)
         rc = kvm_setup_memory(vm, err, errlen);
     if (!rc)
@@ -432,13 +445,21 @@ static void vm_stop_signal_thread(struct vm *vm)
     vm->signal_thread_started = false;
 }
 
+void vm_stats_view(struct vm *vm, struct vm_stats_view *v)
+{
+    for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+        v->vcpu[i] = &vm->vcpu[i]->stats;
+        v->kvm[i] = &vm->vcpu[i]->kvm;
+    }
+    v->src = (struct stats_sources){v->vcpu, v->kvm, vm->nr_vcpus, &vm->kvm_stats, vm->bus};
+}
+
 void vm_print_stats(struct vm *vm)
 {
-    struct vcpu_stats *s[MACHINE_MAX_CPUS];
-    for (unsigned i = 0; i < vm->nr_vcpus; i++)
-        s[i] = &vm->vcpu[i]->stats;
+    struct vm_stats_view view;
+    vm_stats_view(vm, &view);
     if (vm->cfg->exit_stats == EXIT_STATS_TEXT) {
-        stats_print_text(stderr, s, vm->nr_vcpus, vm->bus);
+        stats_print_text(stderr, &view.src);
         return;
     }
     FILE *out = stderr;
@@ -447,7 +468,10 @@ void vm_print_stats(struct vm *vm)
                 strerror(errno));
         return;
     }
-    stats_print_json(out, s, vm->nr_vcpus, vm->bus);
+    json_t *root = stats_to_json(&view.src);
+    json_dumpf(root, out, JSON_INDENT(2) | JSON_SORT_KEYS);
+    fputc('\n', out);
+    json_decref(root);
     if (out != stderr)
         fclose(out);
 }
@@ -470,6 +494,7 @@ int vm_run(struct vm *vm)
         vcpu_kick(vm->vcpu[i]);
     for (unsigned i = 0; i < vm->nr_vcpus; i++)
         vcpu_join(vm->vcpu[i]);
+    trace_close();
     console_destroy(vm->console);
     vm->console = NULL;
     if (vm->cfg->exit_stats != EXIT_STATS_OFF)
@@ -491,6 +516,8 @@ void vm_destroy(struct vm *vm)
     vm->nr_dumps = vm->nr_netdevs = 0;
     console_destroy(vm->console);
     vm->console = NULL;
+    kvmstats_close(&vm->kvm_stats);
+    trace_close();
     kvm_cleanup(vm);
     if (vm->initrd_fd >= 0)
         close(vm->initrd_fd);

@@ -15,7 +15,9 @@
 #include "vmm/guestmem.h"
 #include "vmm/iobus.h"
 #include "vmm/irq.h"
+#include "vmm/kvmstats.h"
 #include "vmm/machine.h"
+#include "vmm/stats.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -73,6 +75,8 @@ struct vm {
     uint8_t *ram;
     struct guestmem mem;
     struct irq_line irq[MACHINE_IOAPIC_PINS];
+    struct kvmstats kvm_stats; /* VM-wide in-kernel counters */
+    bool timing;               /* measure handler time per exit */
 
     struct iobus *bus;
     struct evloop *loop;
@@ -129,5 +133,15 @@ struct netdev *vm_find_netdev(struct vm *vm, const char *id);
 
 /* vm_print_stats: the --exit-stats output in the configured format. */
 void vm_print_stats(struct vm *vm);
+
+/* The VM's statistics sources in the shape stats.h takes (arrays live in the view). */
+struct vm_stats_view {
+    struct vcpu_stats *vcpu[MACHINE_MAX_CPUS];
+    const struct kvmstats *kvm[MACHINE_MAX_CPUS];
+    struct stats_sources src;
+};
+
+/* vm_stats_view: fills v for the VM's current vCPUs. */
+void vm_stats_view(struct vm *vm, struct vm_stats_view *v);
 
 #endif
