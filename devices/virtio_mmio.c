@@ -33,10 +33,12 @@ static void virtio_mmio_raise(struct virtio_mmio *t, unsigned bits)
         irq_pulse(t->irq);
 }
 
-void virtio_mmio_signal_used(struct virtio_mmio *t, unsigned q)
+bool virtio_mmio_signal_used(struct virtio_mmio *t, unsigned q)
 {
-    if (q < t->ops->num_queues && virtq_should_notify(&t->vq[q]))
-        virtio_mmio_raise(t, VIRTIO_INT_VRING);
+    if (q >= t->ops->num_queues || !virtq_should_notify(&t->vq[q]))
+        return false;
+    virtio_mmio_raise(t, VIRTIO_INT_VRING);
+    return true;
 }
 
 void virtio_mmio_config_changed(struct virtio_mmio *t)

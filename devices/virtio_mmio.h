@@ -162,8 +162,9 @@ void virtio_mmio_destroy(struct virtio_mmio *t);
 void virtio_mmio_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, bool is_write);
 
 /* virtio_mmio_signal_used: after used entries were published on queue q: raises the used
- * buffer interrupt unless the driver suppressed it (virtq_should_notify). Lock held. */
-void virtio_mmio_signal_used(struct virtio_mmio *t, unsigned q);
+ * buffer interrupt unless the driver suppressed it (virtq_should_notify). Returns true if
+ * it raised it (vq->last_irq_reason says why not). Lock held. */
+bool virtio_mmio_signal_used(struct virtio_mmio *t, unsigned q);
 
 /* virtio_mmio_config_changed: bumps the configuration generation and raises the
  * configuration change interrupt. Lock held. */

@@ -4,6 +4,7 @@
 #include "devices/virtio_net.h"
 #include "vmm/iov.h"
 #include "vmm/log.h"
+#include "vmm/trace.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -27,7 +28,40 @@ struct virtio_net {
     struct iovec frame_iov[VIRTQ_MAX_SIZE];
     struct virtio_net_stats stats;
     struct log_ratelimit rl;
+    bool traced;  /* the trace keeps this NIC's packet events */
+    int track[2]; /* trace tracks: RX and TX queue */
 };
+
+/* --- packet trace (vmm/trace.h) --------------------------------------------------------- */
+
+static bool vn_tracing(const struct virtio_net *vn)
+{
+    return trace_on(TRACE_PACKETS) && vn->traced;
+}
+
+static const char *const vn_irq_reason[] = {
+    [VIRTQ_IRQ_SENT] = "injected",
+    [VIRTQ_IRQ_SUPPRESSED_EVENT_IDX] = "suppressed: EVENT_IDX (used_event not reached)",
+    [VIRTQ_IRQ_SUPPRESSED_FLAG] = "suppressed: VIRTQ_AVAIL_F_NO_INTERRUPT",
+    [VIRTQ_IRQ_NOT_READY] = "suppressed: queue not ready",
+};
+
+/* Signals queue q's used entries and, when traced, records the outcome as an event that
+ * ends `flow` (0: none). */
+static void vn_signal(struct virtio_net *vn, unsigned q, uint64_t flow)
+{
+    uint64_t t0 = vn_tracing(vn) ? trace_now() : 0;
+    virtio_mmio_signal_used(&vn->t, q);
+    if (!t0)
+        return;
+    uint64_t t1 = trace_now();
+    uint8_t why = vn->t.vq[q].last_irq_reason;
+    const char *reason = why < 4 ? vn_irq_reason[why] : "?";
+    trace_event(vn->track[q], why == VIRTQ_IRQ_SENT ? "interrupt" : "interrupt suppressed", t0,
+                t1 > t0 ? t1 - t0 : 1, NULL, NULL, 0, "reason", reason);
+    if (flow)
+        trace_flow(vn->track[q], flow, TRACE_FLOW_END, t0, "packet");
+}
 
 static uint64_t virtio_net_features(const struct netdev *nd)
 {
@@ -131,6 +165,21 @@ static void tx_one(struct virtio_net *vn, struct virtq_elem *e)
     }
 }
 
+/* tx_one with its trace: the chain as an event on the TX track, starting the packet's flow,
+ * which the backend's write ends (net/netdev.c). */
+static void tx_one_traced(struct virtio_net *vn, struct virtq_elem *e)
+{
+    uint64_t t0 = trace_now(), flow = trace_new_flow();
+    trace_current_flow = flow;
+    tx_one(vn, e);
+    trace_current_flow = 0;
+    static const char *const keys[] = {"head", "bytes", "descriptors", "malformed"};
+    uint64_t vals[] = {e->head, e->out_len, e->ndesc, e->error != VIRTQ_ERR_NONE};
+    trace_event(vn->track[VIRTIO_NET_TXQ], "tx chain", t0, trace_now() - t0 + 1, keys, vals, 4,
+                NULL, NULL);
+    trace_flow(vn->track[VIRTIO_NET_TXQ], flow, TRACE_FLOW_START, t0, "packet");
+}
+
 /* Processes the TX queue: up to the budget per call, stopping while the backend is full
  * (tx_ready resumes it), with kicks suppressed meanwhile (§2.7.10). */
 static void virtio_net_tx(struct virtio_net *vn)
@@ -154,13 +203,16 @@ static void virtio_net_tx(struct virtio_net *vn)
             if (rc == 0)
                 break;
             budget--;
-            tx_one(vn, vn->tx_elem);
+            if (vn_tracing(vn))
+                tx_one_traced(vn, vn->tx_elem);
+            else
+                tx_one(vn, vn->tx_elem);
             virtq_fill(vq, vn->tx_elem, 0);
             popped = true;
         }
         if (popped) {
             virtq_flush(vq);
-            virtio_mmio_signal_used(&vn->t, VIRTIO_NET_TXQ);
+            vn_signal(vn, VIRTIO_NET_TXQ, 0);
         }
         if (!budget) {
             vn->stats.tx_budget_yields++;
@@ -176,7 +228,7 @@ out:
     /* Interrupt only for entries published: a kick while the backend is full is no news. */
     if (popped) {
         virtq_flush(vq);
-        virtio_mmio_signal_used(&vn->t, VIRTIO_NET_TXQ);
+        vn_signal(vn, VIRTIO_NET_TXQ, 0);
     }
     virtq_set_notification(vq, true);
 }
@@ -243,18 +295,30 @@ static int rx_take_buffers(struct virtio_net *vn, size_t need, bool mergeable, b
     return 0;
 }
 
+/* Counts a dropped RX frame and, when traced, ends its flow with the reason. */
+static size_t vn_rx_drop(struct virtio_net *vn, uint64_t *counter, const char *why, size_t len)
+{
+    (*counter)++;
+    if (vn_tracing(vn)) {
+        uint64_t t = trace_now();
+        static const char *const keys[] = {"bytes"};
+        uint64_t vals[] = {len};
+        trace_event(vn->track[VIRTIO_NET_RXQ], "rx dropped", t, 1, keys, vals, 1, "reason", why);
+        if (trace_current_flow)
+            trace_flow(vn->track[VIRTIO_NET_RXQ], trace_current_flow, TRACE_FLOW_END, t, "packet");
+    }
+    return len;
+}
+
 static size_t virtio_net_receive_locked(struct virtio_net *vn, const struct virtio_net_hdr_v1 *h,
                                         const struct iovec *iov, int iovcnt, size_t len)
 {
     struct virtq *vq = &vn->t.vq[VIRTIO_NET_RXQ];
-    if (!virtio_mmio_driver_ok(&vn->t) || !vq->ready || vq->broken) {
-        vn->stats.rx_drop_not_ready++;
-        return len;
-    }
-    if (!rx_offload_allowed(vn, h)) {
-        vn->stats.rx_drop_offload++;
-        return len;
-    }
+    uint64_t t0 = vn_tracing(vn) ? trace_now() : 0;
+    if (!virtio_mmio_driver_ok(&vn->t) || !vq->ready || vq->broken)
+        return vn_rx_drop(vn, &vn->stats.rx_drop_not_ready, "driver not ready", len);
+    if (!rx_offload_allowed(vn, h))
+        return vn_rx_drop(vn, &vn->stats.rx_drop_offload, "offload not negotiated", len);
     bool mergeable = vn->acked & F(VIRTIO_NET_F_MRG_RXBUF);
     bool returned = false;
     int n = rx_take_buffers(vn, HDR_LEN + len, mergeable, &returned);
@@ -268,15 +332,14 @@ static size_t virtio_net_receive_locked(struct virtio_net *vn, const struct virt
     if (n <= 0) {
         if (returned) /* malformed chains went back empty: tell the guest */
             virtio_mmio_signal_used(&vn->t, VIRTIO_NET_RXQ);
-        if (vq->broken) { /* DEVICE_NEEDS_RESET: nothing more until a reset */
-            vn->stats.rx_drop_not_ready++;
-            return len;
-        }
-        if (n < 0) {
-            vn->stats.rx_drop_oversize++;
-            return len;
-        }
+        if (vq->broken) /* DEVICE_NEEDS_RESET: nothing more until a reset */
+            return vn_rx_drop(vn, &vn->stats.rx_drop_not_ready, "queue broken", len);
+        if (n < 0)
+            return vn_rx_drop(vn, &vn->stats.rx_drop_oversize, "does not fit the buffers", len);
         vn->stats.rx_wait_buffers++;
+        if (t0)
+            trace_event(vn->track[VIRTIO_NET_RXQ], "rx waits for buffers", t0, 0, NULL, NULL, 0,
+                        NULL, NULL);
         return 0;
     }
     /* Header first (num_buffers included, §5.1.6.4), then the frame across the buffers; the
@@ -293,7 +356,16 @@ static size_t virtio_net_receive_locked(struct virtio_net *vn, const struct virt
         virtq_fill(vq, e, (uint32_t)(used + c));
     }
     virtq_flush(vq);
-    virtio_mmio_signal_used(&vn->t, VIRTIO_NET_RXQ);
+    if (t0) {
+        static const char *const keys[] = {"bytes", "buffers", "first_head"};
+        uint64_t vals[] = {len, (uint64_t)n, vn->rx_elem[0]->head};
+        trace_event(vn->track[VIRTIO_NET_RXQ], "rx buffers", t0, trace_now() - t0 + 1, keys, vals,
+                    3, NULL, NULL);
+        if (trace_current_flow)
+            trace_flow(vn->track[VIRTIO_NET_RXQ], trace_current_flow, TRACE_FLOW_STEP, t0,
+                       "packet");
+    }
+    vn_signal(vn, VIRTIO_NET_RXQ, trace_current_flow);
     vn->stats.rx_packets++;
     vn->stats.rx_bytes += len;
     return len;
@@ -419,6 +491,14 @@ struct virtio_net *virtio_net_create(const struct virtio_net_params *cfg, char *
         return NULL;
     }
     snprintf(vn->name, sizeof(vn->name), "%s", cfg->name ? cfg->name : "virtio-net");
+    if (trace_mask) {
+        char track[48];
+        vn->traced = trace_nic_wanted(vn->name) || trace_nic_wanted(netdev_id(cfg->netdev));
+        snprintf(track, sizeof(track), "%s rx queue", vn->name);
+        vn->track[VIRTIO_NET_RXQ] = trace_track(track);
+        snprintf(track, sizeof(track), "%s tx queue", vn->name);
+        vn->track[VIRTIO_NET_TXQ] = trace_track(track);
+    }
     memcpy(vn->mac, cfg->mac, 6);
     vn->nd = cfg->netdev;
     vn->link_up = netdev_link_up(cfg->netdev);
@@ -473,4 +553,130 @@ uint64_t virtio_net_offered(const struct virtio_net *vn)
 uint64_t virtio_net_acked(const struct virtio_net *vn)
 {
     return vn->acked;
+}
+
+/* --- reports (--exit-stats, the monitor) ----------------------------------------------- */
+
+static const char *const vn_feature_names[64] = {
+    [VIRTIO_NET_F_CSUM] = "CSUM",
+    [VIRTIO_NET_F_GUEST_CSUM] = "GUEST_CSUM",
+    [VIRTIO_NET_F_MTU] = "MTU",
+    [VIRTIO_NET_F_MAC] = "MAC",
+    [VIRTIO_NET_F_GUEST_TSO4] = "GUEST_TSO4",
+    [VIRTIO_NET_F_GUEST_TSO6] = "GUEST_TSO6",
+    [VIRTIO_NET_F_GUEST_ECN] = "GUEST_ECN",
+    [VIRTIO_NET_F_GUEST_UFO] = "GUEST_UFO",
+    [VIRTIO_NET_F_HOST_TSO4] = "HOST_TSO4",
+    [VIRTIO_NET_F_HOST_TSO6] = "HOST_TSO6",
+    [VIRTIO_NET_F_HOST_ECN] = "HOST_ECN",
+    [VIRTIO_NET_F_HOST_UFO] = "HOST_UFO",
+    [VIRTIO_NET_F_MRG_RXBUF] = "MRG_RXBUF",
+    [VIRTIO_NET_F_STATUS] = "STATUS",
+    [VIRTIO_NET_F_CTRL_VQ] = "CTRL_VQ",
+    [VIRTIO_NET_F_MQ] = "MQ",
+    [VIRTIO_F_INDIRECT_DESC] = "INDIRECT_DESC",
+    [VIRTIO_F_EVENT_IDX] = "EVENT_IDX",
+    [VIRTIO_F_VERSION_1] = "VERSION_1",
+};
+
+static json_t *vn_features(uint64_t f)
+{
+    json_t *a = json_array();
+    for (unsigned b = 0; b < 64; b++) {
+        if (!(f & (1ull << b)))
+            continue;
+        char other[16];
+        snprintf(other, sizeof(other), "bit%u", b);
+        json_array_append_new(a, json_string(vn_feature_names[b] ? vn_feature_names[b] : other));
+    }
+    return a;
+}
+
+static json_t *vn_tun_offloads(unsigned t)
+{
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } names[] = {{TUN_F_CSUM, "TUN_F_CSUM"},
+                 {TUN_F_TSO4, "TUN_F_TSO4"},
+                 {TUN_F_TSO6, "TUN_F_TSO6"},
+                 {TUN_F_TSO_ECN, "TUN_F_TSO_ECN"},
+                 {TUN_F_UFO, "TUN_F_UFO"}};
+    json_t *a = json_array();
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (t & names[i].bit)
+            json_array_append_new(a, json_string(names[i].name));
+    return a;
+}
+
+/* Spec violations seen so far: features acked against their dependencies (refused at
+ * FEATURES_OK), offloads used but not negotiated, malformed chains and headers. */
+static json_t *vn_violations(const struct virtio_net *vn)
+{
+    json_t *a = json_array();
+    const struct virtio_mmio_stats *t = &vn->t.stats;
+    if (t->features_refused)
+        json_array_append_new(a, json_string("driver acked features the spec forbids together "
+                                             "(e.g. GUEST_TSO4 without GUEST_CSUM) or never "
+                                             "offered: FEATURES_OK refused"));
+    if (vn->stats.tx_drop_feature)
+        json_array_append_new(a, json_string("TX header used an offload not negotiated"));
+    if (vn->stats.tx_bad_chain || vn->stats.rx_bad_chain)
+        json_array_append_new(a, json_string("malformed descriptor chains"));
+    if (t->late_queue_write)
+        json_array_append_new(a, json_string("queue registers written outside "
+                                             "FEATURES_OK..DRIVER_OK"));
+    if (t->bad_status)
+        json_array_append_new(a, json_string("status register misuse"));
+    if (t->bad_access)
+        json_array_append_new(a, json_string("control registers accessed with a width other "
+                                             "than 32 bits or at undefined offsets"));
+    return a;
+}
+
+static json_t *vn_queue_info(struct virtq *vq, const char *name, uint64_t kicks)
+{
+    uint16_t avail = virtq_avail_count(vq);
+    return json_pack("{s:s, s:b, s:b, s:i, s:I, s:I, s:I, s:i, s:i, s:i, s:I, s:I, s:I, s:I}",
+                     "queue", name, "ready", vq->ready, "broken", vq->broken, "size", vq->size,
+                     "desc", (json_int_t)vq->desc_gpa, "driver", (json_int_t)vq->avail_gpa,
+                     "device", (json_int_t)vq->used_gpa, "last_avail_idx", vq->last_avail_idx,
+                     "used_idx", vq->used_idx, "in_flight", vq->inflight, "avail_pending",
+                     (json_int_t)avail, "kicks", (json_int_t)kicks, "interrupts",
+                     (json_int_t)vq->stats.irq_needed, "interrupts_suppressed",
+                     (json_int_t)vq->stats.irq_suppressed);
+}
+
+json_t *virtio_net_info(struct virtio_net *vn)
+{
+    pthread_mutex_lock(&vn->t.lock);
+    const struct virtio_net_stats *s = &vn->stats;
+    json_t *counters = json_pack(
+        "{s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:I, s:I, s:I}",
+        "rx_packets", (json_int_t)s->rx_packets, "rx_bytes", (json_int_t)s->rx_bytes, "tx_packets",
+        (json_int_t)s->tx_packets, "tx_bytes", (json_int_t)s->tx_bytes, "rx_drops",
+        "no_buffer_or_oversize", (json_int_t)s->rx_drop_oversize, "not_ready",
+        (json_int_t)s->rx_drop_not_ready, "offload", (json_int_t)s->rx_drop_offload, "bad_chain",
+        (json_int_t)s->rx_bad_chain, "tx_drops", "malformed", (json_int_t)s->tx_drop_malformed,
+        "feature", (json_int_t)s->tx_drop_feature, "backend", (json_int_t)s->tx_drop_backend,
+        "bad_chain", (json_int_t)s->tx_bad_chain, "rx_waits_for_buffers",
+        (json_int_t)s->rx_wait_buffers, "tx_backend_full_waits", (json_int_t)s->tx_wait_backend,
+        "tx_budget_yields", (json_int_t)s->tx_budget_yields);
+    json_t *queues = json_array();
+    json_array_append_new(
+        queues, vn_queue_info(&vn->t.vq[VIRTIO_NET_RXQ], "rx", vn->t.stats.kicks[VIRTIO_NET_RXQ]));
+    json_array_append_new(
+        queues, vn_queue_info(&vn->t.vq[VIRTIO_NET_TXQ], "tx", vn->t.stats.kicks[VIRTIO_NET_TXQ]));
+    char mac[18];
+    snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", vn->mac[0], vn->mac[1], vn->mac[2],
+             vn->mac[3], vn->mac[4], vn->mac[5]);
+    json_t *info = json_pack(
+        "{s:s, s:s, s:s, s:s, s:i, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:I}", "name", vn->name,
+        "model", "virtio-net", "netdev", netdev_id(vn->nd), "mac", mac, "status", vn->t.status,
+        "link_up", vn->link_up, "offered", vn_features(vn->t.offered), "acked",
+        vn_features(vn->acked), "tap_offloads", vn_tun_offloads(netdev_rx_offloads(vn->nd)),
+        "violations", vn_violations(vn), "counters", counters, "queues", queues, "kicks_ignored",
+        (json_int_t)vn->t.stats.kicks_ignored, "irqs", (json_int_t)vn->t.stats.irqs);
+    pthread_mutex_unlock(&vn->t.lock);
+    return info;
 }

@@ -15,6 +15,8 @@
 #include "devices/virtio_mmio.h"
 #include "net/netdev.h"
 
+#include <jansson.h>
+
 #define VIRTIO_NET_RXQ         0
 #define VIRTIO_NET_TXQ         1
 #define VIRTIO_NET_TX_BUDGET   256 /* chains per wake-up before yielding to other work */
@@ -66,5 +68,11 @@ const struct virtio_net_stats *virtio_net_get_stats(const struct virtio_net *vn)
 /* virtio_net_offered / virtio_net_features: what was offered, what the guest acked. */
 uint64_t virtio_net_offered(const struct virtio_net *vn);
 uint64_t virtio_net_acked(const struct virtio_net *vn);
+
+/* virtio_net_info: a report of the device (new jansson reference): features offered and
+ * acked, the offloads given to tap, spec violations seen, counters, and each queue's indices
+ * (last avail, used, in flight, event-index thresholds' effect), kicks and interrupts. Any
+ * thread (takes the transport lock). */
+json_t *virtio_net_info(struct virtio_net *vn);
 
 #endif

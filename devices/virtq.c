@@ -414,8 +414,10 @@ bool virtq_should_notify(struct virtq *vq)
 {
     bool notify;
 
-    if (!vq->ready)
+    if (!vq->ready) {
+        vq->last_irq_reason = VIRTQ_IRQ_NOT_READY;
         return false;
+    }
     /* Full barrier: the used.idx store must be visible before flags/used_event are read.
      * Pairs with the driver's barrier between writing used_event (or clearing
      * NO_INTERRUPT) and re-reading used.idx; otherwise both sides could miss each other. */
@@ -439,6 +441,9 @@ bool virtq_should_notify(struct virtq *vq)
         vq->stats.irq_needed++;
     else
         vq->stats.irq_suppressed++;
+    vq->last_irq_reason = notify          ? VIRTQ_IRQ_SENT
+                          : vq->event_idx ? VIRTQ_IRQ_SUPPRESSED_EVENT_IDX
+                                          : VIRTQ_IRQ_SUPPRESSED_FLAG;
     return notify;
 }
 

@@ -70,6 +70,14 @@ struct virtq_stats {
     uint64_t bad_fill; /* virtq_fill() of a head not in flight: ignored */
 };
 
+/* Why the last virtq_should_notify() said what it said (for traces). */
+enum virtq_irq_reason {
+    VIRTQ_IRQ_SENT = 0,
+    VIRTQ_IRQ_SUPPRESSED_EVENT_IDX, /* used_event not crossed */
+    VIRTQ_IRQ_SUPPRESSED_FLAG,      /* VIRTQ_AVAIL_F_NO_INTERRUPT */
+    VIRTQ_IRQ_NOT_READY,
+};
+
 struct virtq {
     /* Configuration, frozen by virtq_activate(). */
     const struct guestmem *mem;
@@ -86,6 +94,7 @@ struct virtq {
     bool signalled_used_valid;
     uint16_t inflight; /* heads popped and not yet pushed */
     bool broken;
+    uint8_t last_irq_reason; /* enum virtq_irq_reason */
     uint8_t inflight_map[VIRTQ_MAX_SIZE / 8];
     struct virtq_stats stats;
 };

@@ -4,6 +4,7 @@
 #include "net/backend.h"
 #include "net/offload.h"
 #include "vmm/log.h"
+#include "vmm/trace.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -42,6 +43,7 @@ struct netdev_qframe {
     struct netdev_qframe *next;
     struct virtio_net_hdr_v1 hdr;
     bool has_hdr;
+    uint64_t flow; /* trace flow the frame belongs to, 0 if none */
     size_t len;
     uint8_t data[];
 };
@@ -76,7 +78,26 @@ struct netdev {
     uint8_t *linear;  /* the guest's frame, gathered, when an offload must be checked or done */
     uint8_t *scratch; /* one output segment of software GSO */
     struct log_ratelimit log_rl;
+    bool traced; /* the trace keeps this backend's packet events */
+    int track;
 };
+
+static bool nd_tracing(const struct netdev *nd)
+{
+    return trace_on(TRACE_PACKETS) && nd->traced;
+}
+
+/* The backend's side of a packet on the trace: an event ending (write) or starting (read)
+ * the packet's flow. */
+static void nd_trace(struct netdev *nd, const char *what, uint64_t t0, uint64_t flow,
+                     enum trace_flow_phase phase, size_t len, int rc)
+{
+    static const char *const keys[] = {"bytes", "result"};
+    uint64_t vals[] = {len, (uint64_t)(int64_t)rc};
+    trace_event(nd->track, what, t0, trace_now() - t0 + 1, keys, vals, 2, "netdev", nd->id);
+    if (flow)
+        trace_flow(nd->track, flow, phase, t0, "packet");
+}
 
 const char *netdev_types(void)
 {
@@ -107,6 +128,7 @@ static int frameq_push(struct netdev_frameq *q, const struct virtio_net_hdr_v1 *
     if (!f)
         return -ENOBUFS;
     f->next = NULL;
+    f->flow = trace_current_flow;
     f->has_hdr = hdr != NULL;
     if (hdr)
         f->hdr = *hdr;
@@ -183,9 +205,13 @@ static void netdev_tx_one(struct netdev *nd, const struct virtio_net_hdr_v1 *hdr
                           const struct iovec *iov, int iovcnt, size_t len)
 {
     if (!nd->txq.head) {
+        uint64_t t0 = nd_tracing(nd) ? trace_now() : 0;
         nd->in_send = true;
         int rc = nd->ops->send(nd, hdr, iov, iovcnt, len);
         nd->in_send = false;
+        if (t0)
+            nd_trace(nd, rc == -EAGAIN ? "backend full: queued" : "backend write", t0,
+                     trace_current_flow, TRACE_FLOW_END, len, rc);
         if (rc == 0)
             return;
         if (rc != -EAGAIN) {
@@ -288,7 +314,10 @@ void netdev_backend_writable(struct netdev *nd)
     while (nd->txq.head) {
         struct netdev_qframe *f = nd->txq.head;
         struct iovec iov = {f->data, f->len};
+        uint64_t t0 = nd_tracing(nd) ? trace_now() : 0;
         int rc = nd->ops->send(nd, f->has_hdr ? &f->hdr : NULL, &iov, 1, f->len);
+        if (t0)
+            nd_trace(nd, "backend write (queued)", t0, f->flow, TRACE_FLOW_END, f->len, rc);
         if (rc == -EAGAIN) {
             nd->stats.tx_eagain++;
             return; /* still full: the backend keeps waiting for room */
@@ -327,8 +356,27 @@ static void netdev_pause_rx(struct netdev *nd)
     }
 }
 
+static bool netdev_deliver_frame(struct netdev *nd, const struct virtio_net_hdr_v1 *hdr,
+                                 const struct iovec *iov, int iovcnt, size_t len);
+
 bool netdev_deliver(struct netdev *nd, const struct virtio_net_hdr_v1 *hdr, const struct iovec *iov,
                     int iovcnt, size_t len)
+{
+    if (!nd_tracing(nd))
+        return netdev_deliver_frame(nd, hdr, iov, iovcnt, len);
+    /* The frame's flow starts at the backend's read; the NIC continues it. */
+    uint64_t t0 = trace_now(), flow = trace_new_flow();
+    nd_trace(nd, "backend read", t0, flow, TRACE_FLOW_START, len, 0);
+    /* A backend may deliver inside send() (libslirp): the sender's flow resumes after. */
+    uint64_t outer = trace_current_flow;
+    trace_current_flow = flow;
+    bool more = netdev_deliver_frame(nd, hdr, iov, iovcnt, len);
+    trace_current_flow = outer;
+    return more;
+}
+
+static bool netdev_deliver_frame(struct netdev *nd, const struct virtio_net_hdr_v1 *hdr,
+                                 const struct iovec *iov, int iovcnt, size_t len)
 {
     if (!nd->link_up) {
         netdev_drop(nd, NETDEV_DROP_LINK_DOWN);
@@ -363,7 +411,11 @@ static void netdev_flush_rx(struct netdev *nd)
     while (nd->rxq.head) {
         struct netdev_qframe *f = nd->rxq.head;
         struct iovec iov = {f->data, f->len};
-        if (!netdev_offer(nd, f->has_hdr ? &f->hdr : NULL, &iov, 1, f->len))
+        uint64_t outer = trace_current_flow;
+        trace_current_flow = f->flow;
+        bool taken = netdev_offer(nd, f->has_hdr ? &f->hdr : NULL, &iov, 1, f->len);
+        trace_current_flow = outer;
+        if (!taken)
             return;
         frameq_pop(&nd->rxq);
     }
@@ -415,6 +467,7 @@ int netdev_attach(struct netdev *nd, const char *nic_name, const struct netdev_n
     nd->nic = ops;
     nd->nic_opaque = opaque;
     snprintf(nd->nic_name, sizeof(nd->nic_name), "%s", nic_name);
+    nd->traced = nd->traced || trace_nic_wanted(nic_name);
     return 0;
 }
 
@@ -498,6 +551,12 @@ struct netdev *netdev_create_with(struct evloop *loop, const struct netdev_backe
     nd->ops = ops;
     nd->loop = loop;
     nd->link_up = true;
+    if (trace_mask) {
+        char track[64];
+        snprintf(track, sizeof(track), "netdev %s (%s)", id, ops->type);
+        nd->track = trace_track(track);
+        nd->traced = trace_nic_wanted(id);
+    }
     nd->rx_ready_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     frameq_init(&nd->rxq, NETDEV_RXQ_MAX_FRAMES, NETDEV_RXQ_MAX_BYTES);
     frameq_init(&nd->txq, NETDEV_TXQ_MAX_FRAMES, NETDEV_TXQ_MAX_BYTES);
@@ -563,4 +622,26 @@ void netdev_destroy(struct netdev *nd)
     free(nd->linear);
     free(nd->scratch);
     free(nd);
+}
+
+json_t *netdev_info(const struct netdev *nd)
+{
+    const struct netdev_stats *s = &nd->stats;
+    json_t *drops = json_pack("{s:I, s:I, s:I, s:I, s:I}", "queue_full",
+                              (json_int_t)s->drops[NETDEV_DROP_QUEUE_FULL], "malformed",
+                              (json_int_t)s->drops[NETDEV_DROP_MALFORMED], "backend_error",
+                              (json_int_t)s->drops[NETDEV_DROP_BACKEND], "link_down",
+                              (json_int_t)s->drops[NETDEV_DROP_LINK_DOWN], "purged_on_reset",
+                              (json_int_t)s->drops[NETDEV_DROP_PURGED]);
+    return json_pack("{s:s, s:s, s:s?, s:b, s:b, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, "
+                     "s:i, s:i}",
+                     "id", nd->id, "type", nd->ops ? nd->ops->type : "?", "peer",
+                     nd->nic ? nd->nic_name : NULL, "link_up", nd->link_up, "vnet_hdr",
+                     (nd->caps & NETDEV_CAP_VNET_HDR) != 0, "tx_packets", (json_int_t)s->tx_packets,
+                     "tx_bytes", (json_int_t)s->tx_bytes, "rx_packets", (json_int_t)s->rx_packets,
+                     "rx_bytes", (json_int_t)s->rx_bytes, "drops", drops, "backend_eagain_waits",
+                     (json_int_t)s->tx_eagain, "rx_queued", (json_int_t)s->rx_queued,
+                     "sw_segmented", (json_int_t)s->sw_segmented, "sw_checksummed",
+                     (json_int_t)s->sw_checksummed, "rx_queue_now", (int)nd->rxq.count,
+                     "tx_queue_now", (int)nd->txq.count);
 }

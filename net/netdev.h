@@ -19,6 +19,7 @@
 #ifndef NICVM_NETDEV_H
 #define NICVM_NETDEV_H
 
+#include <jansson.h>
 #include <linux/virtio_net.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -116,5 +117,10 @@ void netdev_set_link(struct netdev *nd, bool up);
 
 /* netdev_get_stats: the counters (loop thread, or racy reads for display). */
 const struct netdev_stats *netdev_get_stats(const struct netdev *nd);
+
+/* netdev_info: id, type, peer NIC, link, offload capability and counters (drops by reason,
+ * EAGAIN waits, software offloads, queue depths) as a new jansson object. Loop thread, or
+ * racy reads for display. */
+json_t *netdev_info(const struct netdev *nd);
 
 #endif

@@ -262,20 +262,25 @@ static void virtio_net_destroy_dev(struct vm *vm, struct machine_device *d)
     virtio_net_destroy(d->state);
 }
 
+static json_t *virtio_net_info_dev(struct machine_device *d)
+{
+    return virtio_net_info(d->state);
+}
+
 /* --- the table ------------------------------------------------------------------------ */
 
 static const struct board_model board_models[] = {
-    {"uart", "16550A UART on COM1", false, uart_place, uart_create_dev, uart_destroy_dev},
-    {"i8042", "reset line only", false, i8042_place, i8042_create, NULL},
-    {"post", "port 0x80", false, post_place, post_create, NULL},
+    {"uart", "16550A UART on COM1", false, uart_place, uart_create_dev, uart_destroy_dev, NULL},
+    {"i8042", "reset line only", false, i8042_place, i8042_create, NULL, NULL},
+    {"post", "port 0x80", false, post_place, post_create, NULL, NULL},
     {"pci-host", "PCI host bridge, configuration mechanism #1", false, pci_host_place,
-     pci_host_create, pci_host_destroy},
+     pci_host_create, pci_host_destroy, NULL},
     {"isa-debug-exit", "QEMU-compatible test exit port", true, debug_exit_place, debug_exit_create,
-     NULL},
+     NULL, NULL},
     {"virtio-net", "virtio-net over virtio-mmio", true, virtio_net_place, virtio_net_create_dev,
-     virtio_net_destroy_dev},
+     virtio_net_destroy_dev, virtio_net_info_dev},
     {"virtio-net-device", "alias of virtio-net (QEMU's name)", true, virtio_net_place,
-     virtio_net_create_dev, virtio_net_destroy_dev},
+     virtio_net_create_dev, virtio_net_destroy_dev, virtio_net_info_dev},
 };
 
 #define BOARD_NR_MODELS (sizeof(board_models) / sizeof(board_models[0]))
@@ -368,4 +373,10 @@ void board_destroy(struct vm *vm)
             bm->destroy(vm, d);
         d->state = NULL;
     }
+}
+
+json_t *board_device_info(struct machine_device *d)
+{
+    const struct board_model *bm = board_find(d->model);
+    return bm && bm->info && d->state ? bm->info(d) : NULL;
 }

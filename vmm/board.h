@@ -6,6 +6,8 @@
 
 #include "vmm/vm.h"
 
+#include <jansson.h>
+
 struct board_model {
     const char *name;
     const char *summary;
@@ -17,6 +19,8 @@ struct board_model {
     int (*create)(struct vm *vm, struct machine_device *d, char *err, size_t errlen);
     /* destroy: frees d->state (may be NULL). */
     void (*destroy)(struct vm *vm, struct machine_device *d);
+    /* info: the device's report for --exit-stats and the monitor; may be NULL. */
+    json_t *(*info)(struct machine_device *d);
 };
 
 /* board_place: adds the built-in devices (COM1, i8042, POST port) and every -device of the
@@ -35,5 +39,9 @@ void board_destroy(struct vm *vm);
 int board_register_io(struct vm *vm, struct machine_device *d, enum iobus_space space,
                       uint64_t base, uint64_t len, iobus_fn fn, void *opaque, char *err,
                       size_t errlen);
+
+/* board_device_info: a device's report (new jansson reference; NIC counters, features, queue
+ * state), or NULL for devices that have none. */
+json_t *board_device_info(struct machine_device *d);
 
 #endif

@@ -19,6 +19,7 @@
 #include "vmm/machine.h"
 #include "vmm/stats.h"
 
+#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -130,6 +131,10 @@ static inline bool vm_stopping(struct vm *vm)
 
 /* vm_find_netdev: the backend with this -netdev id, or NULL. */
 struct netdev *vm_find_netdev(struct vm *vm, const char *id);
+
+/* vm_nic_report: {"nics": [...], "netdevs": [...]}: every NIC's and backend's report (new
+ * jansson reference). */
+json_t *vm_nic_report(struct vm *vm);
 
 /* vm_print_stats: the --exit-stats output in the configured format. */
 void vm_print_stats(struct vm *vm);
