@@ -63,6 +63,11 @@ struct e1000 *e1000_create(const struct e1000_params *p, char *err, size_t errle
 /* e1000_destroy: stops its timers and frees it. */
 void e1000_destroy(struct e1000 *e);
 
+/* e1000_reset: back to the power-on state as on PCI RST# (a machine reset), like CTRL.RST:
+ * TX, RX and timer work in progress finish first, and nothing is written to guest memory
+ * afterwards. Any thread. */
+void e1000_reset(struct e1000 *e);
+
 /* e1000_pci: the PCI function to put on the bus. */
 struct pci_device *e1000_pci(struct e1000 *e);
 
