@@ -4,6 +4,7 @@
 #include "net/backend.h"
 #include "net/offload.h"
 #include "vmm/log.h"
+#include "net/pktsum.h"
 #include "vmm/trace.h"
 
 #include <errno.h>
@@ -90,11 +91,14 @@ static bool nd_tracing(const struct netdev *nd)
 /* The backend's side of a packet on the trace: an event ending (write) or starting (read)
  * the packet's flow. */
 static void nd_trace(struct netdev *nd, const char *what, uint64_t t0, uint64_t flow,
-                     enum trace_flow_phase phase, size_t len, int rc)
+                     enum trace_flow_phase phase, const struct iovec *iov, int iovcnt, size_t len,
+                     int rc)
 {
     static const char *const keys[] = {"bytes", "result"};
     uint64_t vals[] = {len, (uint64_t)(int64_t)rc};
-    trace_event(nd->track, what, t0, trace_now() - t0 + 1, keys, vals, 2, "netdev", nd->id);
+    char sum[200];
+    pkt_summary(iov, iovcnt, len, sum, sizeof(sum));
+    trace_event(nd->track, what, t0, trace_now() - t0 + 1, keys, vals, 2, "packet", sum);
     if (flow)
         trace_flow(nd->track, flow, phase, t0, "packet");
 }
@@ -211,7 +215,7 @@ static void netdev_tx_one(struct netdev *nd, const struct virtio_net_hdr_v1 *hdr
         nd->in_send = false;
         if (t0)
             nd_trace(nd, rc == -EAGAIN ? "backend full: queued" : "backend write", t0,
-                     trace_current_flow, TRACE_FLOW_END, len, rc);
+                     trace_current_flow, TRACE_FLOW_END, iov, iovcnt, len, rc);
         if (rc == 0)
             return;
         if (rc != -EAGAIN) {
@@ -317,7 +321,8 @@ void netdev_backend_writable(struct netdev *nd)
         uint64_t t0 = nd_tracing(nd) ? trace_now() : 0;
         int rc = nd->ops->send(nd, f->has_hdr ? &f->hdr : NULL, &iov, 1, f->len);
         if (t0)
-            nd_trace(nd, "backend write (queued)", t0, f->flow, TRACE_FLOW_END, f->len, rc);
+            nd_trace(nd, "backend write (queued)", t0, f->flow, TRACE_FLOW_END, &iov, 1, f->len,
+                     rc);
         if (rc == -EAGAIN) {
             nd->stats.tx_eagain++;
             return; /* still full: the backend keeps waiting for room */
@@ -366,7 +371,7 @@ bool netdev_deliver(struct netdev *nd, const struct virtio_net_hdr_v1 *hdr, cons
         return netdev_deliver_frame(nd, hdr, iov, iovcnt, len);
     /* The frame's flow starts at the backend's read; the NIC continues it. */
     uint64_t t0 = trace_now(), flow = trace_new_flow();
-    nd_trace(nd, "backend read", t0, flow, TRACE_FLOW_START, len, 0);
+    nd_trace(nd, "backend read", t0, flow, TRACE_FLOW_START, iov, iovcnt, len, 0);
     /* A backend may deliver inside send() (libslirp): the sender's flow resumes after. */
     uint64_t outer = trace_current_flow;
     trace_current_flow = flow;

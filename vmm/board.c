@@ -267,6 +267,43 @@ static json_t *virtio_net_info_dev(struct machine_device *d)
     return virtio_net_info(d->state);
 }
 
+/* --- null-mmio ------------------------------------------------------------------------- */
+
+/* A window that ignores writes and reads zeros: the cheapest possible device, for measuring
+ * what an exit itself costs (bench/exit_bench). */
+static void null_mmio_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
+{
+    (void)opaque, (void)offset;
+    if (!is_write)
+        memset(data, 0, len);
+}
+
+static int null_mmio_place(struct vm *vm, struct opts *o, char *err, size_t errlen)
+{
+    uint64_t addr, size;
+    int rc = opts_get_u64(o, "addr", 0xd8000000ull, 0, UINT64_MAX, &addr, err, errlen);
+    if (!rc)
+        rc = opts_get_u64(o, "size", 0x1000, 1, 1ull << 30, &size, err, errlen);
+    if (rc)
+        return rc;
+    struct machine_device *d =
+        machine_add_isa(&vm->machine, "null-mmio", opts_get(o, "id"), 0, 0, -1);
+    if (!d) {
+        snprintf(err, errlen, "cannot add the device (table full or id taken)");
+        return -ENOSPC;
+    }
+    d->mmio_base = addr;
+    d->mmio_size = size;
+    return 0;
+}
+
+static int null_mmio_create(struct vm *vm, struct machine_device *d, char *err, size_t errlen)
+{
+    int id = board_register_io(vm, d, IOBUS_MMIO, d->mmio_base, d->mmio_size, null_mmio_io, NULL,
+                               err, errlen);
+    return id < 0 ? id : 0;
+}
+
 /* --- the table ------------------------------------------------------------------------ */
 
 static const struct board_model board_models[] = {
@@ -277,6 +314,8 @@ static const struct board_model board_models[] = {
      pci_host_create, pci_host_destroy, NULL},
     {"isa-debug-exit", "QEMU-compatible test exit port", true, debug_exit_place, debug_exit_create,
      NULL, NULL},
+    {"null-mmio", "MMIO window that does nothing (exit-cost measurements)", true, null_mmio_place,
+     null_mmio_create, NULL, NULL},
     {"virtio-net", "virtio-net over virtio-mmio", true, virtio_net_place, virtio_net_create_dev,
      virtio_net_destroy_dev, virtio_net_info_dev},
     {"virtio-net-device", "alias of virtio-net (QEMU's name)", true, virtio_net_place,

@@ -6,6 +6,8 @@
 #include "tests/common/runvm.h"
 #include "tests/unit/unit.h"
 
+#include <jansson.h>
+
 #include <check.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -57,8 +59,76 @@ END_TEST
 /* The line after "IP-Config: Got DHCP answer ...": once it is out, both are. */
 #define DHCP_MARKER "device=eth0, hwaddr=52:54:00:12:34:56, ipaddr=10.0.2.15"
 
+/* Flow ids of the events on track tid at ts with phase ph. */
+static json_int_t flow_at(json_t *evs, json_int_t tid, double ts, const char *ph)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(evs, i, e)
+    {
+        if (strcmp(json_string_value(json_object_get(e, "ph")), ph) == 0 &&
+            json_integer_value(json_object_get(e, "tid")) == tid &&
+            json_number_value(json_object_get(e, "ts")) == ts)
+            return json_integer_value(json_object_get(e, "id"));
+    }
+    return 0;
+}
+
+/* Phases a flow has, as a string such as "stf". */
+static void flow_phases(json_t *evs, json_int_t id, char *out, size_t len)
+{
+    size_t i, n = 0;
+    json_t *e;
+    json_array_foreach(evs, i, e)
+    {
+        const char *ph = json_string_value(json_object_get(e, "ph"));
+        if (strchr("stf", ph[0]) && json_integer_value(json_object_get(e, "id")) == id &&
+            n + 1 < len)
+            out[n++] = ph[0];
+    }
+    out[n] = '\0';
+}
+
+/* The DHCP exchange is in the trace as linked packet events: DISCOVER and REQUEST each go
+ * from a TX chain to the backend's write (flow s..f), OFFER and ACK each from the backend's
+ * read through the RX buffers to the interrupt (flow s, t, f). */
+static void check_dhcp_trace(const char *path)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    ck_assert_msg(root != NULL, "trace does not parse: %s", jerr.text);
+    json_t *evs = json_object_get(root, "traceEvents");
+    int tx = 0, rx = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(evs, i, e)
+    {
+        const char *name = json_string_value(json_object_get(e, "name"));
+        const char *pkt = json_string_value(json_object_get(json_object_get(e, "args"), "packet"));
+        if (!pkt || !strstr(pkt, "DHCP"))
+            continue;
+        json_int_t tid = json_integer_value(json_object_get(e, "tid"));
+        double ts = json_number_value(json_object_get(e, "ts"));
+        char ph[8];
+        if (strcmp(name, "backend write") == 0 && strstr(pkt, ":68 > 255.255.255.255:67")) {
+            flow_phases(evs, flow_at(evs, tid, ts, "f"), ph, sizeof(ph));
+            ck_assert_msg(strchr(ph, 's') && strchr(ph, 'f'), "TX flow phases '%s'", ph);
+            tx++;
+        } else if (strcmp(name, "backend read") == 0 && strstr(pkt, "10.0.2.2:67 >")) {
+            flow_phases(evs, flow_at(evs, tid, ts, "s"), ph, sizeof(ph));
+            ck_assert_msg(strchr(ph, 's') && strchr(ph, 't') && strchr(ph, 'f'),
+                          "RX flow phases '%s'", ph);
+            rx++;
+        }
+    }
+    ck_assert_msg(tx >= 2 && rx >= 2, "DHCP in the trace: %d sent, %d received", tx, rx);
+    json_decref(root);
+}
+
 static void check_user_dhcp(const char *discovery)
 {
+    char trace[] = "/tmp/nicvm-dhcp-trace-XXXXXX";
+    close(mkstemp(trace));
     const char *argv[] = {nicvm_bin,
                           "-kernel",
                           vmlinux,
@@ -74,6 +144,10 @@ static void check_user_dhcp(const char *discovery)
                           "virtio-net,netdev=n0",
                           "--virtio-discovery",
                           discovery,
+                          "--trace",
+                          trace,
+                          "--trace-filter",
+                          "exits=off",
                           NULL};
     struct runvm_result r;
     ck_assert_int_eq(runvm(argv, BOOT_TIMEOUT, DHCP_MARKER, &r), 0);
@@ -86,6 +160,8 @@ static void check_user_dhcp(const char *discovery)
         strstr(r.out, "IP-Config: Got DHCP answer from 10.0.2.2, my address is 10.0.2.15"));
     printf("virtio-net + user (%s): DHCP answer after %.1f s\n", discovery, r.seconds);
     runvm_free(&r);
+    check_dhcp_trace(trace);
+    unlink(trace);
 }
 
 START_TEST(test_virtio_user_dhcp_cmdline)

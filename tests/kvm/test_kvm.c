@@ -196,8 +196,8 @@ END_TEST
 
 START_TEST(test_stdin_reaches_guest)
 {
-    const char *argv[] = {nicvm_bin, "-kernel", guest("echo.elf"), "-device", "isa-debug-exit",
-                          NULL};
+    const char *argv[] = {nicvm_bin, "-kernel",        guest("echo.elf"),
+                          "-device", "isa-debug-exit", NULL};
     static const char line[] = "typed on the host\n";
     struct runvm_result r;
     ck_assert_int_eq(runvm_input(argv, 120, line, sizeof(line) - 1, &r), 0);
@@ -221,8 +221,8 @@ END_TEST
 
 START_TEST(test_i8042_reset_stops)
 {
-    const char *argv[] = {nicvm_bin, "-kernel", guest("reset.elf"), "-device", "isa-debug-exit",
-                          NULL};
+    const char *argv[] = {nicvm_bin, "-kernel",        guest("reset.elf"),
+                          "-device", "isa-debug-exit", NULL};
     struct runvm_result r;
     ck_assert_int_eq(runvm(argv, 120, NULL, &r), 0);
     ck_assert_msg(r.status == 0, "status %d, stderr: %s", r.status, r.err);
@@ -233,7 +233,7 @@ END_TEST
 
 START_TEST(test_debug_io_logs_unclaimed)
 {
-    const char *argv[] = {nicvm_bin, "-kernel", guest("exits.elf"), "-device", "isa-debug-exit",
+    const char *argv[] = {nicvm_bin,    "-kernel", guest("exits.elf"), "-device", "isa-debug-exit",
                           "--debug-io", NULL};
     struct runvm_result r;
     ck_assert_int_eq(runvm(argv, 120, NULL, &r), 0);
@@ -251,8 +251,8 @@ START_TEST(test_emulation_failure_or_success)
 {
     /* cmpxchg16b: hardware KVM runs it; PVM's emulator cannot, and nicvm must stop with
      * status 4 after showing the instruction. The two hosts give two right answers. */
-    const char *argv[] = {nicvm_bin, "-kernel", guest("cx16.elf"), "-device", "isa-debug-exit",
-                          NULL};
+    const char *argv[] = {nicvm_bin, "-kernel",        guest("cx16.elf"),
+                          "-device", "isa-debug-exit", NULL};
     struct runvm_result r;
     ck_assert_int_eq(runvm(argv, 120, NULL, &r), 0);
     if (access("/sys/module/kvm_pvm", F_OK) == 0) {
@@ -265,6 +265,97 @@ START_TEST(test_emulation_failure_or_success)
         ck_assert_msg(r.status == 103, "status %d, stderr: %s", r.status, r.err);
     }
     runvm_free(&r);
+}
+END_TEST
+
+/* Loads a trace and checks it is trace-event JSON: an object with a traceEvents array whose
+ * events have a name, a known phase, a pid, and (except metadata) a timestamp. */
+static json_t *load_trace(const char *path)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    ck_assert_msg(root != NULL, "trace is not JSON: %s (line %d)", jerr.text, jerr.line);
+    json_t *evs = json_object_get(root, "traceEvents");
+    ck_assert(json_is_array(evs));
+    size_t i;
+    json_t *e;
+    json_array_foreach(evs, i, e)
+    {
+        const char *ph = json_string_value(json_object_get(e, "ph"));
+        ck_assert_ptr_nonnull(ph);
+        ck_assert_ptr_nonnull(strchr("XiMstf", ph[0]));
+        ck_assert(json_is_string(json_object_get(e, "name")));
+        ck_assert(json_is_integer(json_object_get(e, "pid")));
+        if (ph[0] != 'M')
+            ck_assert(json_is_number(json_object_get(e, "ts")));
+    }
+    return root;
+}
+
+static int count_exit_events(json_t *root, const char *name, const char *key, const char *val)
+{
+    int n = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(root, "traceEvents"), i, e)
+    {
+        if (strcmp(json_string_value(json_object_get(e, "ph")), "X") != 0 ||
+            strcmp(json_string_value(json_object_get(e, "cat")), "exit") != 0)
+            continue;
+        if (name && strcmp(json_string_value(json_object_get(e, "name")), name) != 0)
+            continue;
+        const char *v =
+            key ? json_string_value(json_object_get(json_object_get(e, "args"), key)) : NULL;
+        if (key && (!v || strcmp(v, val) != 0))
+            continue;
+        n++;
+    }
+    return n;
+}
+
+START_TEST(test_trace_of_known_exits)
+{
+    char path[] = "/tmp/nicvm-trace-XXXXXX";
+    close(mkstemp(path));
+    const char *argv[] = {
+        nicvm_bin, "-kernel", guest("exits.elf"), "-device", "isa-debug-exit", "--trace",
+        path,      NULL};
+    struct runvm_result r;
+    ck_assert_int_eq(runvm(argv, 120, NULL, &r), 0);
+    ck_assert_int_eq(r.status, 0x43);
+    json_t *root = load_trace(path);
+    /* Exactly the exits the guest made, each once, with its port or address and data. */
+    ck_assert_int_eq(count_exit_events(root, NULL, NULL, NULL), 25);
+    ck_assert_int_eq(count_exit_events(root, "IO write post", "port", "0x80"), 10);
+    ck_assert_int_eq(count_exit_events(root, "IO read com1", "port", "0x3fd"), 5);
+    ck_assert_int_eq(count_exit_events(root, "IO write (unclaimed)", "port", "0x510"), 4);
+    ck_assert_int_eq(count_exit_events(root, "IO write isa-debug-exit0", "data", "0x21"), 1);
+    ck_assert_int_eq(count_exit_events(root, "MMIO write (unclaimed)", "addr", "0xd9000000"), 1);
+    ck_assert_int_eq(count_exit_events(root, "MMIO write (unclaimed)", "data", "0x3"), 1);
+    ck_assert_int_eq(count_exit_events(root, "MMIO read (unclaimed)", "data", "0xffff"), 2);
+    /* The guest's rip is there: the LSR reads all stop at the `in` at 0x100015 (a read
+     * completes after nicvm supplies the data, so rip has not moved yet). */
+    ck_assert_int_eq(count_exit_events(root, "IO read com1", "rip", "0x100015"), 5);
+    json_decref(root);
+    runvm_free(&r);
+    /* A filter keeps only what it names. */
+    const char *argv2[] = {
+        nicvm_bin, "-kernel", guest("exits.elf"), "-device",     "isa-debug-exit",
+        "--trace", path,      "--trace-filter",   "reason=mmio", NULL};
+    ck_assert_int_eq(runvm(argv2, 120, NULL, &r), 0);
+    root = load_trace(path);
+    ck_assert_int_eq(count_exit_events(root, NULL, NULL, NULL), 5);
+    json_decref(root);
+    runvm_free(&r);
+    const char *argv3[] = {
+        nicvm_bin, "-kernel", guest("exits.elf"), "-device",        "isa-debug-exit",
+        "--trace", path,      "--trace-filter",   "port=0x80-0x80", NULL};
+    ck_assert_int_eq(runvm(argv3, 120, NULL, &r), 0);
+    root = load_trace(path);
+    ck_assert_int_eq(count_exit_events(root, NULL, NULL, NULL), 15); /* 10 post + 5 MMIO */
+    json_decref(root);
+    runvm_free(&r);
+    unlink(path);
 }
 END_TEST
 
@@ -284,6 +375,7 @@ static Suite *kvm_suite(void)
     tcase_add_test(tc, test_i8042_reset_stops);
     tcase_add_test(tc, test_debug_io_logs_unclaimed);
     tcase_add_test(tc, test_emulation_failure_or_success);
+    tcase_add_test(tc, test_trace_of_known_exits);
     suite_add_tcase(s, tc);
     return s;
 }
