@@ -111,6 +111,8 @@ static void mtimer_cb(void *opaque)
 static void fire_itr(struct e1000 *e)
 {
     e->stats.itr_fired++;
+    if (e1000_tracing(e))
+        e1000_trace_timer(e, "ITR");
     e1000_update_irq(e);
 }
 
@@ -124,12 +126,16 @@ static void rx_delay_done(struct e1000 *e)
 static void fire_rdtr(struct e1000 *e)
 {
     e->stats.rdtr_fired++;
+    if (e1000_tracing(e))
+        e1000_trace_timer(e, "RDTR");
     rx_delay_done(e);
 }
 
 static void fire_radv(struct e1000 *e)
 {
     e->stats.radv_fired++;
+    if (e1000_tracing(e))
+        e1000_trace_timer(e, "RADV");
     rx_delay_done(e);
 }
 
@@ -142,12 +148,17 @@ static void tx_delay_done(struct e1000 *e)
 
 static void fire_tidv(struct e1000 *e)
 {
+    e->stats.tidv_fired++;
+    if (e1000_tracing(e))
+        e1000_trace_timer(e, "TIDV");
     tx_delay_done(e);
 }
 
 static void fire_tadv(struct e1000 *e)
 {
     e->stats.tadv_fired++;
+    if (e1000_tracing(e))
+        e1000_trace_timer(e, "TADV");
     tx_delay_done(e);
 }
 
@@ -242,7 +253,8 @@ static size_t e1000_receive(void *opaque, const struct virtio_net_hdr_v1 *hdr,
 {
     struct e1000 *e = opaque;
     pthread_mutex_lock(&e->lock);
-    size_t r = e1000_rx_frame(e, hdr, iov, iovcnt, len, false);
+    size_t r = e1000_tracing(e) ? e1000_trace_rx(e, hdr, iov, iovcnt, len)
+                                : e1000_rx_frame(e, hdr, iov, iovcnt, len, false);
     pthread_mutex_unlock(&e->lock);
     return r;
 }
@@ -356,6 +368,7 @@ struct e1000 *e1000_create(const struct e1000_params *p, char *err, size_t errle
     e->mpc_layer_seen = netdev_get_stats(p->netdev)->drops[NETDEV_DROP_QUEUE_FULL];
     e1000_init_pci(e);
     e1000_eeprom_init(e);
+    e1000_trace_init(e);
     int rc = e1000_init_loop(e);
     if (rc < 0) {
         snprintf(err, errlen, "e1000: cannot set up its event sources: %s", strerror(-rc));

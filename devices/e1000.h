@@ -23,10 +23,12 @@
 #include "vmm/guestmem.h"
 #include "vmm/irq.h"
 
-#define E1000_VENDOR_ID   0x8086
-#define E1000_DEVICE_ID   0x100e
-#define E1000_MMIO_SIZE   0x20000
-#define E1000_IO_SIZE     0x40
+#include <jansson.h>
+
+#define E1000_VENDOR_ID 0x8086
+#define E1000_DEVICE_ID 0x100e
+#define E1000_MMIO_SIZE 0x20000
+#define E1000_IO_SIZE   0x40
 
 struct e1000;
 
@@ -36,7 +38,7 @@ struct e1000_params {
     const struct guestmem *mem;
     struct irq_line *irq; /* level-triggered (PCI INTA#) */
     struct evloop *loop;
-    const char *name;     /* for messages and statistics */
+    const char *name; /* for messages and statistics */
 };
 
 /* Counters for the monitor and traces (besides the guest-visible statistics registers). */
@@ -48,12 +50,13 @@ struct e1000_stats {
     uint64_t rx_drop_disabled;  /* RCTL.EN clear, or the device in reset */
     uint64_t tx_drop_malformed; /* bad descriptors, bad context, over 64 KiB */
     uint64_t tx_drop_backend;
-    uint64_t tx_wait_backend;   /* TX stopped because the backend was full */
+    uint64_t tx_wait_backend; /* TX stopped because the backend was full */
     uint64_t tx_budget_yields;
     uint64_t irq_raised, irq_lowered;
-    uint64_t itr_fired, rdtr_fired, radv_fired, tadv_fired; /* mitigation timer firings */
-    uint64_t bad_ring;          /* ring registers outside RAM or inconsistent */
-    uint64_t unknown_reg;       /* accesses to unknown offsets */
+    /* mitigation timer firings */
+    uint64_t itr_fired, rdtr_fired, radv_fired, tidv_fired, tadv_fired;
+    uint64_t bad_ring;    /* ring registers outside RAM or inconsistent */
+    uint64_t unknown_reg; /* accesses to unknown offsets */
 };
 
 /* e1000_create: the device, attached as the netdev's peer, with its PCI header and BARs
@@ -70,6 +73,10 @@ void e1000_reset(struct e1000 *e);
 
 /* e1000_pci: the PCI function to put on the bus. */
 struct pci_device *e1000_pci(struct e1000 *e);
+
+/* e1000_info: the device's report (a new jansson reference): registers, rings, ICR/IMS, link
+ * and counters. Never clears a clear-on-read register. Any thread. */
+json_t *e1000_info(struct e1000 *e);
 
 /* e1000_get_stats: the counters. */
 const struct e1000_stats *e1000_get_stats(const struct e1000 *e);

@@ -7,6 +7,7 @@
 
 #include "devices/e1000.h"
 #include "vmm/log.h"
+#include "vmm/trace.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -356,6 +357,8 @@ struct e1000 {
     int work_fd;
 
     struct e1000_stats stats;
+    bool traced;  /* the packet trace keeps this NIC's events */
+    int track[2]; /* trace tracks: RX ring, TX ring */
     struct log_ratelimit rl;
     bool logged_unknown, logged_partial, logged_phy;
 };
@@ -393,6 +396,15 @@ void e1000_tx_run(struct e1000 *e);
 void e1000_tx_reset(struct e1000 *e);
 uint32_t e1000_csum_iov(const struct iovec *iov, int iovcnt, size_t off, size_t len);
 void e1000_count_frame(struct e1000 *e, bool tx, const uint8_t *dst, size_t wire_len, uint32_t n);
+
+/* e1000_trace.c (only called while vmm/trace.h's packet trace is on and e->traced) */
+void e1000_trace_init(struct e1000 *e);
+int e1000_trace_send(struct e1000 *e, const struct virtio_net_hdr_v1 *h, const struct iovec *iov,
+                     int iovcnt, size_t len);
+size_t e1000_trace_rx(struct e1000 *e, const struct virtio_net_hdr_v1 *hdr, const struct iovec *iov,
+                      int iovcnt, size_t len);
+void e1000_trace_timer(struct e1000 *e, const char *which);
+#define e1000_tracing(e) (trace_on(TRACE_PACKETS) && (e)->traced)
 
 /* e1000_rx.c */
 size_t e1000_rx_frame(struct e1000 *e, const struct virtio_net_hdr_v1 *hdr, const struct iovec *iov,

@@ -393,7 +393,9 @@ static void tx_send(struct e1000 *e, struct virtio_net_hdr_v1 *h)
             h->hdr_len = htole16((uint16_t)(le16toh(h->hdr_len) + 4));
     }
     const uint8_t *f = v[0].iov_base;
-    int rc = e1000_loopback(e) ? tx_loop(e, h, v, n, len) : netdev_send(e->nd, h, v, n, len);
+    int rc = e1000_loopback(e)  ? tx_loop(e, h, v, n, len)
+             : e1000_tracing(e) ? e1000_trace_send(e, h, v, n, len)
+                                : netdev_send(e->nd, h, v, n, len);
     if (rc == 0)
         tx_count(e, h, f, len);
     else if (rc == -EINVAL)

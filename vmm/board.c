@@ -1,5 +1,6 @@
 /* The device model table and the built-in legacy devices. NIC models add one entry each. */
 #include "vmm/board.h"
+#include "devices/e1000.h"
 #include "devices/legacy.h"
 #include "devices/pci.h"
 #include "devices/uart.h"
@@ -267,6 +268,60 @@ static json_t *virtio_net_info_dev(struct machine_device *d)
     return virtio_net_info(d->state);
 }
 
+/* --- e1000 ------------------------------------------------------------------------------ */
+
+/* A function on PCI bus 0 with INTA# routed to a free IOAPIC pin, level-triggered, as the MP
+ * table says (boot/mptable.c); the BARs are assigned by pci_bus_add like firmware would. */
+static int e1000_place(struct vm *vm, struct opts *o, char *err, size_t errlen)
+{
+    if (!nic_check_opts(vm, o, err, errlen))
+        return -EINVAL;
+    if (!machine_add_pci(&vm->machine, "e1000", opts_get(o, "id"), true)) {
+        snprintf(err, errlen, "no free PCI slot or interrupt (or the id is taken)");
+        return -ENOSPC;
+    }
+    return 0;
+}
+
+static int e1000_create_dev(struct vm *vm, struct machine_device *d, char *err, size_t errlen)
+{
+    if (!vm->pci) {
+        snprintf(err, errlen, "%s: no PCI bus", d->id);
+        return -ENODEV;
+    }
+    struct e1000_params p = {
+        .netdev = vm_find_netdev(vm, opts_get(d->opts, "netdev")),
+        .mem = &vm->mem,
+        .irq = &vm->irq[d->irq],
+        .loop = vm->loop,
+        .name = d->id,
+    };
+    nic_mac(vm, d, p.mac);
+    char sub[200];
+    struct e1000 *e = e1000_create(&p, sub, sizeof(sub));
+    if (!e) {
+        snprintf(err, errlen, "%s: %s", d->id, sub);
+        return -EINVAL;
+    }
+    d->state = e;
+    int rc = pci_bus_add(vm->pci, e1000_pci(e), d->pci_slot, d->irq);
+    if (rc < 0)
+        snprintf(err, errlen, "%s: cannot put it in PCI slot %d: %s", d->id, d->pci_slot,
+                 strerror(-rc));
+    return rc;
+}
+
+static void e1000_destroy_dev(struct vm *vm, struct machine_device *d)
+{
+    (void)vm;
+    e1000_destroy(d->state);
+}
+
+static json_t *e1000_info_dev(struct machine_device *d)
+{
+    return e1000_info(d->state);
+}
+
 /* --- null-mmio ------------------------------------------------------------------------- */
 
 /* A window that ignores writes and reads zeros: the cheapest possible device, for measuring
@@ -320,6 +375,8 @@ static const struct board_model board_models[] = {
      virtio_net_destroy_dev, virtio_net_info_dev},
     {"virtio-net-device", "alias of virtio-net (QEMU's name)", true, virtio_net_place,
      virtio_net_create_dev, virtio_net_destroy_dev, virtio_net_info_dev},
+    {"e1000", "Intel 82540EM gigabit Ethernet on PCI", true, e1000_place, e1000_create_dev,
+     e1000_destroy_dev, e1000_info_dev},
 };
 
 #define BOARD_NR_MODELS (sizeof(board_models) / sizeof(board_models[0]))
