@@ -184,27 +184,24 @@ static int mark_broken(struct virtq *vq, enum virtq_error err)
     return -EIO;
 }
 
-/* Copies descriptor i of a table once, byte by byte through a volatile pointer, so that a
- * guest rewriting it concurrently cannot make the device see two different versions
- * (double fetch, FreeBSD-SA-24:17.bhyve). Indirect tables need not be aligned: bytes only. */
+/* An 8-byte load at any alignment, since indirect tables need not be aligned: one load on
+ * x86, the compiler's safe sequence on hosts that need one. */
+typedef uint64_t __attribute__((aligned(1), may_alias)) desc_word;
+
+/* Copies descriptor i of a table once, as two volatile 8-byte loads, so that a guest
+ * rewriting it concurrently cannot make the device see two different versions (double
+ * fetch, FreeBSD-SA-24:17.bhyve): every field comes from that one copy. (A byte-by-byte copy
+ * read back as wider fields stalled store forwarding: about a tenth of a 64-byte frame.) */
 static void desc_copy(const uint8_t *table, uint32_t i, struct vdesc *d)
 {
-    const volatile uint8_t *src = table + (size_t)i * DESC_BYTES;
-    uint8_t raw[DESC_BYTES];
-    uint64_t addr;
-    uint32_t len;
-    uint16_t flags, next;
+    const volatile desc_word *src = (const volatile desc_word *)(table + (size_t)i * DESC_BYTES);
+    uint64_t lo = le64toh(src[0]), hi = le64toh(src[1]);
 
-    for (unsigned k = 0; k < DESC_BYTES; k++)
-        raw[k] = src[k];
-    memcpy(&addr, raw, sizeof(addr));
-    memcpy(&len, raw + DESC_LEN_OFF, sizeof(len));
-    memcpy(&flags, raw + DESC_FLAGS_OFF, sizeof(flags));
-    memcpy(&next, raw + DESC_NEXT_OFF, sizeof(next));
-    d->addr = le64toh(addr);
-    d->len = le32toh(len);
-    d->flags = le16toh(flags);
-    d->next = le16toh(next);
+    /* Little-endian fields: addr in the first word, len, flags and next in the second. */
+    d->addr = lo;
+    d->len = (uint32_t)(hi >> 8 * (DESC_LEN_OFF - 8));
+    d->flags = (uint16_t)(hi >> 8 * (DESC_FLAGS_OFF - 8));
+    d->next = (uint16_t)(hi >> 8 * (DESC_NEXT_OFF - 8));
 }
 
 /* Adds one buffer descriptor to the element: direction order (§2.7.4.2: device-writable
