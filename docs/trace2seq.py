@@ -188,7 +188,7 @@ class Seq:
         self.arrow(g, k, "%s %s (%d bytes, rip %s)" % (self.at(e), what, a["size"], a["rip"]))
         dev = self.part("D", "nicvm vCPU thread")
         result = " → %s" % a["data"] if a["dir"] == "read" else ""
-        handler = "virtio_mmio_io()" if a["region"].startswith("virtio") else "e1000 register handler"
+        handler = "virtio_mmio_io()" if a["region"].startswith("virtio") else "e1000_mmio()"
         self.arrow(k, dev, "KVM_EXIT_%s: exit_%s() → iobus_dispatch() → %s%s [%s]"
                    % (a["reason"], a["reason"].lower(), handler, result, us(e.get("dur", 0))))
         if reg == "QueueNotify":
@@ -289,7 +289,8 @@ def steps(trace):
 
 def cmd_mermaid(args):
     trace = load(args.trace)
-    sys.stdout.write(Seq(tracks(trace), args.irq).render(steps(trace)))
+    evs = sorted(slices(trace), key=lambda e: e["ts"])
+    sys.stdout.write(Seq(tracks(trace), args.irq).render(evs))
 
 
 def step_name(e, names):
