@@ -36,11 +36,12 @@ struct vdesc {
     uint16_t flags, next;
 };
 
-/* State of one chain walk. */
+/* State of one chain walk. The byte totals accumulate in elem->out_len / in_len directly:
+ * totals kept here and copied out at the end were two 8-byte stores read back as one 16-byte
+ * load, a store-forwarding stall on every pop. */
 struct walk {
     struct virtq *vq;
     struct virtq_elem *elem;
-    uint64_t out_len, in_len;
     unsigned nbuf; /* buffer descriptors walked (all but indirect pointers) */
     bool seen_writable;
 };
@@ -210,7 +211,7 @@ static enum virtq_error add_buffer(struct walk *w, const struct vdesc *d)
 {
     struct virtq_elem *elem = w->elem;
     bool writable = d->flags & VIRTQ_DESC_F_WRITE;
-    uint64_t *total = writable ? &w->in_len : &w->out_len;
+    size_t *total = writable ? &elem->in_len : &elem->out_len;
     unsigned n = elem->out_num + elem->in_num;
     void *p;
 
@@ -327,16 +328,15 @@ int virtq_pop(struct virtq *vq, struct virtq_elem *elem)
     elem->head = head;
     elem->ndesc = 0;
     elem->out_num = elem->in_num = 0;
+    elem->out_len = elem->in_len = 0;
     err = walk_table(&w, vq->desc, vq->size, head, false);
     elem->error = err;
     if (err != VIRTQ_ERR_NONE) {
         /* Malformed: returned with no buffers, to be pushed back with length 0. */
         vq->stats.errors[err]++;
         elem->out_num = elem->in_num = 0;
-        w.out_len = w.in_len = 0;
+        elem->out_len = elem->in_len = 0;
     }
-    elem->out_len = w.out_len;
-    elem->in_len = w.in_len;
     return 1;
 }
 
