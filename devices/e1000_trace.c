@@ -80,17 +80,23 @@ size_t e1000_trace_rx(struct e1000 *e, const struct virtio_net_hdr_v1 *hdr, cons
     }
     static const char *const keys[] = {"rdh", "bytes"};
     uint64_t vals[] = {rdh, len};
+    uint64_t dur = t1 > t0 ? t1 - t0 : 1;
     if (e->stats.rx_packets == before.rx_packets) {
-        trace_event(e->track[0], "rx dropped", t0, t1 - t0 + 1, keys, vals, 2, "reason",
+        trace_event(e->track[0], "rx dropped", t0, dur, keys, vals, 2, "reason",
                     e1000_rx_drop_reason(&before, &e->stats));
-    } else {
-        trace_event(e->track[0], "rx descriptors", t0, t1 - t0 + 1, keys, vals, 2, NULL, NULL);
-        bool injected = !was_asserted && e->irq_level;
-        trace_event(e->track[0], injected ? "interrupt" : "interrupt suppressed", t1, 1, NULL, NULL,
-                    0, "reason", injected ? "injected" : e1000_irq_reason(e, was_asserted));
+        if (flow)
+            trace_flow(e->track[0], flow, TRACE_FLOW_END, t0, "packet");
+        return r;
     }
-    if (flow)
-        trace_flow(e->track[0], flow, TRACE_FLOW_END, t0, "packet");
+    /* Like virtio-net's: a step on the descriptors written, the end on the interrupt. */
+    trace_event(e->track[0], "rx descriptors", t0, dur, keys, vals, 2, NULL, NULL);
+    bool injected = !was_asserted && e->irq_level;
+    trace_event(e->track[0], injected ? "interrupt" : "interrupt suppressed", t0 + dur, 1, NULL,
+                NULL, 0, "reason", injected ? "injected" : e1000_irq_reason(e, was_asserted));
+    if (flow) {
+        trace_flow(e->track[0], flow, TRACE_FLOW_STEP, t0, "packet");
+        trace_flow(e->track[0], flow, TRACE_FLOW_END, t0 + dur, "packet");
+    }
     return r;
 }
 

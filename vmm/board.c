@@ -399,6 +399,15 @@ static void board_list_user_models(char *buf, size_t len)
                                     board_models[i].name);
 }
 
+void board_print_models(FILE *f)
+{
+    fprintf(f, "Device models for -device MODEL,OPTION=VALUE,...:\n");
+    for (size_t i = 0; i < BOARD_NR_MODELS; i++)
+        if (board_models[i].user)
+            fprintf(f, "  %-18s %s\n", board_models[i].name, board_models[i].summary);
+    fprintf(f, "NICs take netdev=ID (a -netdev's id) and mac=52:54:00:xx:xx:xx.\n");
+}
+
 static int board_place_device(struct vm *vm, struct opts *o, char *err, size_t errlen)
 {
     struct machine *m = &vm->machine;

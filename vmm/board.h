@@ -7,6 +7,7 @@
 #include "vmm/vm.h"
 
 #include <jansson.h>
+#include <stdio.h>
 
 struct board_model {
     const char *name;
@@ -39,6 +40,9 @@ void board_destroy(struct vm *vm);
 int board_register_io(struct vm *vm, struct machine_device *d, enum iobus_space space,
                       uint64_t base, uint64_t len, iobus_fn fn, void *opaque, char *err,
                       size_t errlen);
+
+/* board_print_models: writes the models -device accepts, one per line with a summary, to f. */
+void board_print_models(FILE *f);
 
 /* board_device_info: a device's report (new jansson reference; NIC counters, features, queue
  * state), or NULL for devices that have none. */

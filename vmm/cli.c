@@ -91,6 +91,10 @@ static int opt_netdev(struct nicvm_config *c, const char *v, char *e, size_t n)
 
 static int opt_device(struct nicvm_config *c, const char *v, char *e, size_t n)
 {
+    if (strcmp(v, "help") == 0 || strcmp(v, "?") == 0) { /* QEMU's spelling: list the models */
+        c->device_help = true;
+        return 0;
+    }
     return add_list(c->device, &c->nr_device, "-device", "driver", v, e, n);
 }
 
@@ -220,7 +224,7 @@ int cli_parse(int argc, char **argv, struct nicvm_config *cfg, char *err, size_t
         if (rc < 0)
             return rc;
     }
-    if (!cfg->help && !cfg->version && !cfg->kernel) {
+    if (!cfg->help && !cfg->version && !cfg->device_help && !cfg->kernel) {
         snprintf(err, errlen, "no kernel given: use -kernel PATH (see --help)");
         return -EINVAL;
     }

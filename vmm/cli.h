@@ -38,6 +38,7 @@ struct nicvm_config {
     const char *trace;
     const char *trace_filter;
     bool help;
+    bool device_help; /* -device help: list the device models and exit */
     bool version;
 };
 

@@ -38,6 +38,9 @@ static struct machine_device *machine_new(struct machine *m, const char *model, 
     d->pci_slot = -1;
     if (id)
         snprintf(d->id, sizeof(d->id), "%s", id);
+    else if (model[0] && model[strlen(model) - 1] >= '0' && model[strlen(model) - 1] <= '9')
+        /* "e1000.0", not "e10000" */
+        snprintf(d->id, sizeof(d->id), "%s.%u", model, machine_count_model(m, model));
     else
         snprintf(d->id, sizeof(d->id), "%s%u", model, machine_count_model(m, model));
     return d;

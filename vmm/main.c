@@ -1,5 +1,6 @@
 /* nicvm: parse the command line, prepare the machine, create it under KVM, run it, and
  * exit with the documented status (see --help). */
+#include "vmm/board.h"
 #include "vmm/cli.h"
 #include "vmm/log.h"
 #include "vmm/vm.h"
@@ -19,6 +20,11 @@ int main(int argc, char **argv)
         log_err("%s", err);
         cli_free(&cfg);
         return NICVM_EXIT_USAGE;
+    }
+    if (cfg.device_help) {
+        board_print_models(stdout);
+        cli_free(&cfg);
+        return NICVM_EXIT_OK;
     }
     if (cfg.help || cfg.version) {
         fputs(cfg.help ? cli_usage() : "nicvm " NICVM_VERSION "\n", stdout);

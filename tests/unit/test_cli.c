@@ -55,6 +55,39 @@ START_TEST(test_bad_options)
 }
 END_TEST
 
+/* NIC options: each mistake named, before anything is opened. */
+START_TEST(test_bad_nic_options)
+{
+    expect_usage_error((const char *[]){"-kernel", tiny, "-device", "e1000", NULL},
+                       "-device e1000: netdev= is required");
+    expect_usage_error((const char *[]){"-kernel", tiny, "-device", "e1000,netdev=x", NULL},
+                       "netdev=x: no -netdev with that id");
+    expect_usage_error((const char *[]){"-kernel", tiny, "-netdev", "user,id=n0", "-device",
+                                        "e1000,netdev=n0,mac=01:00:00:00:00:01", NULL},
+                       "mac=01:00:00:00:00:01: expected a unicast address");
+    expect_usage_error((const char *[]){"-kernel", tiny, "-netdev", "user,id=n0", "-device",
+                                        "e1000,netdev=n0", "-device", "virtio-net,netdev=n0", NULL},
+                       "netdev=n0 is already used by e1000.0");
+    expect_usage_error((const char *[]){"-kernel", tiny, "-netdev", "user,id=n0", "-device",
+                                        "e1000,netdev=n0,speed=10", NULL},
+                       "e1000: unknown option 'speed'");
+}
+END_TEST
+
+/* -device help lists every model a user may name, with no kernel needed. */
+START_TEST(test_device_help)
+{
+    const char *argv[] = {nicvm_bin, "-device", "help", NULL};
+    struct runvm_result r;
+    ck_assert_int_eq(runvm(argv, 30, NULL, &r), 0);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_ptr_nonnull(strstr(r.out, "  e1000 "));
+    ck_assert_ptr_nonnull(strstr(r.out, "  virtio-net "));
+    ck_assert_ptr_null(strstr(r.out, "pci-host"));
+    runvm_free(&r);
+}
+END_TEST
+
 START_TEST(test_bad_files)
 {
     expect_usage_error((const char *[]){"-kernel", "/nonexistent/vmlinux", NULL},
@@ -160,6 +193,8 @@ static Suite *cli_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_bad_options);
     tcase_add_test(tc, test_bad_files);
+    tcase_add_test(tc, test_bad_nic_options);
+    tcase_add_test(tc, test_device_help);
     tcase_add_test(tc, test_memory_too_small);
     tcase_add_test(tc, test_help_and_version);
     tcase_add_test(tc, test_opts_parser);
