@@ -276,6 +276,14 @@ static int e1000_place(struct vm *vm, struct opts *o, char *err, size_t errlen)
 {
     if (!nic_check_opts(vm, o, err, errlen))
         return -EINVAL;
+    /* With a device tree the IOAPIC belongs to the tree (boot/mptable.c), and x86 Linux
+     * routes PCI INTx from a tree only on CE4100 boards: the NIC would get no interrupt. */
+    if (vm->machine.discovery & MACHINE_DISCOVERY_DTB) {
+        snprintf(err, errlen,
+                 "PCI interrupts are routed by the MP table, which a device tree "
+                 "replaces: use --virtio-discovery cmdline (the default) with e1000");
+        return -EINVAL;
+    }
     if (!machine_add_pci(&vm->machine, "e1000", opts_get(o, "id"), true)) {
         snprintf(err, errlen, "no free PCI slot or interrupt (or the id is taken)");
         return -ENOSPC;

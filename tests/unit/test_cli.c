@@ -71,6 +71,9 @@ START_TEST(test_bad_nic_options)
     expect_usage_error((const char *[]){"-kernel", tiny, "-netdev", "user,id=n0", "-device",
                                         "e1000,netdev=n0,speed=10", NULL},
                        "e1000: unknown option 'speed'");
+    expect_usage_error((const char *[]){"-kernel", tiny, "--virtio-discovery", "dtb", "-netdev",
+                                        "user,id=n0", "-device", "e1000,netdev=n0", NULL},
+                       "use --virtio-discovery cmdline (the default) with e1000");
 }
 END_TEST
 
