@@ -6,6 +6,7 @@
 #include "devices/e1000_int.h"
 #include "net/offload.h"
 #include "vmm/guestmem.h"
+#include "vmm/fuzz_work.h"
 #include "vmm/iov.h"
 
 #include <endian.h>
@@ -250,6 +251,7 @@ static size_t rx_write(struct e1000 *e, struct rx_frame *fr, size_t len, const u
     uint64_t base = (uint64_t)e1000_reg(e, E1000_RDBAH) << 32 | e1000_reg(e, E1000_RDBAL);
     uint32_t idx = e1000_reg(e, E1000_RDH);
     for (size_t i = 0, off = 0; i < need; i++) {
+        NICVM_FUZZ_WORK();
         size_t chunk = fr->total - off < bufsize ? fr->total - off : bufsize;
         rx_desc(e, base + (uint64_t)idx * E1000_DESC_SIZE, fr, off, chunk, i + 1 == need);
         off += chunk;
@@ -369,6 +371,7 @@ void e1000_lb_flush(struct e1000 *e)
 void e1000_lb_drain(struct e1000 *e)
 {
     for (unsigned budget = E1000_LB_BUDGET; e->lb_head; budget--) {
+        NICVM_FUZZ_WORK();
         if (!budget) {
             e1000_kick(e, E1000_WORK_LB);
             return;

@@ -8,6 +8,7 @@
 #include "devices/e1000_int.h"
 #include "net/offload.h"
 #include "vmm/guestmem.h"
+#include "vmm/fuzz_work.h"
 #include "vmm/iov.h"
 
 #include <endian.h>
@@ -510,6 +511,7 @@ void e1000_tx_run(struct e1000 *e)
     unsigned budget = E1000_TX_BUDGET;
     bool any = false;
     while (head != tail) {
+        NICVM_FUZZ_WORK();
         if (!budget) {
             e->stats.tx_budget_yields++;
             e1000_kick(e, E1000_WORK_TX);

@@ -4,6 +4,7 @@
 #include "devices/virtio_net.h"
 #include "vmm/iov.h"
 #include "vmm/log.h"
+#include "vmm/fuzz_work.h"
 #include "vmm/trace.h"
 
 #include <endian.h>
@@ -191,6 +192,7 @@ static void virtio_net_tx(struct virtio_net *vn)
         virtq_set_notification(vq, false);
         popped = false;
         while (budget) {
+            NICVM_FUZZ_WORK();
             if (!netdev_can_send(vn->nd)) {
                 vn->stats.tx_wait_backend++;
                 goto out; /* resumed by tx_ready; a kick meanwhile finds it still full */
@@ -260,6 +262,7 @@ static int rx_take_buffers(struct virtio_net *vn, size_t need, bool mergeable, b
     size_t have = 0;
     int n = 0;
     while (have < need && (unsigned)n < max) {
+        NICVM_FUZZ_WORK();
         struct virtq_elem *e = vn->rx_elem[n];
         int rc = virtq_pop(vq, e);
         if (rc < 0) {
@@ -634,10 +637,46 @@ static json_t *vn_violations(const struct virtio_net *vn)
     return a;
 }
 
+#define VN_INFO_MAX_HEADS 64 /* in-flight heads listed per queue (the count is exact) */
+
+/* A 16-bit little-endian ring field, read once for display (the guest may change it). */
+static uint16_t vn_ring16(const uint8_t *ring, size_t off)
+{
+    uint16_t v;
+    memcpy(&v, ring + off, sizeof(v));
+    return le16toh(v);
+}
+
+/* The queue's notification state: in-flight heads, ring flags, and with EVENT_IDX the
+ * thresholds both sides set (used_event: when the driver wants an interrupt; avail_event:
+ * when the device wants a kick) and the used index at the last interrupt. */
+static void vn_queue_event_info(struct virtq *vq, json_t *q)
+{
+    json_t *heads = json_array();
+    for (unsigned h = 0; vq->ready && h < vq->size && json_array_size(heads) < VN_INFO_MAX_HEADS;
+         h++)
+        if (vq->inflight_map[h / 8] & (1u << (h % 8)))
+            json_array_append_new(heads, json_integer(h));
+    json_object_set_new(q, "in_flight_heads", heads);
+    json_object_set_new(q, "event_idx", json_boolean(vq->event_idx));
+    if (!vq->ready)
+        return;
+    json_object_set_new(q, "avail_flags", json_integer(vn_ring16(vq->avail, 0)));
+    json_object_set_new(q, "avail_idx", json_integer(vn_ring16(vq->avail, 2)));
+    json_object_set_new(q, "used_flags", json_integer(vn_ring16(vq->used, 0)));
+    if (!vq->event_idx)
+        return;
+    json_object_set_new(q, "used_event", json_integer(vn_ring16(vq->avail, 4 + 2u * vq->size)));
+    json_object_set_new(q, "avail_event", json_integer(vn_ring16(vq->used, 4 + 8u * vq->size)));
+    json_object_set_new(q, "signalled_used", vq->signalled_used_valid
+                                                 ? json_integer(vq->signalled_used)
+                                                 : json_null());
+}
+
 static json_t *vn_queue_info(struct virtq *vq, const char *name, uint64_t kicks)
 {
     uint16_t avail = virtq_avail_count(vq);
-    return json_pack("{s:s, s:b, s:b, s:i, s:I, s:I, s:I, s:i, s:i, s:i, s:I, s:I, s:I, s:I}",
+    json_t *q = json_pack("{s:s, s:b, s:b, s:i, s:I, s:I, s:I, s:i, s:i, s:i, s:I, s:I, s:I, s:I}",
                      "queue", name, "ready", vq->ready, "broken", vq->broken, "size", vq->size,
                      "desc", (json_int_t)vq->desc_gpa, "driver", (json_int_t)vq->avail_gpa,
                      "device", (json_int_t)vq->used_gpa, "last_avail_idx", vq->last_avail_idx,
@@ -645,6 +684,8 @@ static json_t *vn_queue_info(struct virtq *vq, const char *name, uint64_t kicks)
                      (json_int_t)avail, "kicks", (json_int_t)kicks, "interrupts",
                      (json_int_t)vq->stats.irq_needed, "interrupts_suppressed",
                      (json_int_t)vq->stats.irq_suppressed);
+    vn_queue_event_info(vq, q);
+    return q;
 }
 
 json_t *virtio_net_info(struct virtio_net *vn)

@@ -2,6 +2,7 @@
  * that treats every descriptor byte as hostile, in-flight head tracking, used-ring publication
  * and EVENT_IDX notification/interrupt suppression with the barriers §2.7 asks for. */
 #include "devices/virtq.h"
+#include "vmm/fuzz_work.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -277,6 +278,7 @@ static enum virtq_error walk_table(struct walk *w, const uint8_t *table, uint32_
     struct vdesc d;
 
     for (;;) {
+        NICVM_FUZZ_WORK();
         desc_copy(table, i, &d);
         w->elem->ndesc++;
         steps++;
@@ -487,6 +489,7 @@ void virtq_notify_on_next_post(struct virtq *vq)
      * since a hostile driver could keep moving avail.idx. */
     idx = ring_ld16(vq->avail + RING_IDX_OFF);
     for (unsigned i = 0; i <= vq->size; i++) {
+        NICVM_FUZZ_WORK();
         ring_st16(avail_event_ptr(vq), idx);
         atomic_thread_fence(memory_order_seq_cst);
         now = ring_ld16(vq->avail + RING_IDX_OFF);

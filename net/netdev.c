@@ -5,6 +5,7 @@
 #include "net/offload.h"
 #include "vmm/log.h"
 #include "net/pktsum.h"
+#include "vmm/fuzz_work.h"
 #include "vmm/trace.h"
 
 #include <errno.h>
@@ -316,6 +317,7 @@ bool netdev_can_send(const struct netdev *nd)
 void netdev_backend_writable(struct netdev *nd)
 {
     while (nd->txq.head) {
+        NICVM_FUZZ_WORK();
         struct netdev_qframe *f = nd->txq.head;
         struct iovec iov = {f->data, f->len};
         uint64_t t0 = nd_tracing(nd) ? trace_now() : 0;
@@ -414,6 +416,7 @@ static bool netdev_deliver_frame(struct netdev *nd, const struct virtio_net_hdr_
 static void netdev_flush_rx(struct netdev *nd)
 {
     while (nd->rxq.head) {
+        NICVM_FUZZ_WORK();
         struct netdev_qframe *f = nd->rxq.head;
         struct iovec iov = {f->data, f->len};
         uint64_t outer = trace_current_flow;

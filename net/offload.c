@@ -7,6 +7,7 @@
  * copy or from one parse of the frame into locals, each bounded by len. A guest that rewrites
  * the frame while we run can change the bytes we emit, never where we read or write. */
 #include "net/offload.h"
+#include "vmm/fuzz_work.h"
 
 #include <arpa/inet.h>
 #include <endian.h>
@@ -335,6 +336,7 @@ static int segment_tcp(const struct tcp_layout *lay, size_t mss, const uint8_t *
     size_t off = hdrs;
     int n = 0;
     while (off < len) {
+        NICVM_FUZZ_WORK();
         size_t seg = len - off < mss ? len - off : mss;
         bool last = off + seg == len;
         memcpy(s + hdrs, frame + off, seg);
