@@ -2,9 +2,11 @@
  * in Perfetto's UI and chrome://tracing, with one track per vCPU, NIC queue and backend.
  *
  * Exits are complete events with the reason, port or address, size, data, guest rip and the
- * handler's duration. Packets are linked to their causes by flow events: a guest kick, the
- * descriptor chain it led to, the backend write; a backend read, the ring buffers it filled,
- * the interrupt injected or suppressed (and why). --trace-filter narrows it.
+ * handler's duration. Packets are linked to their causes by flow events: the descriptor chain
+ * the device popped (or the e1000 TX descriptors), the backend write; a backend read, the ring
+ * buffers it filled, the interrupt injected or suppressed (and why). A kick through ioeventfd
+ * never reaches user space, so TX flows start at the chain; with --no-ioeventfd the QueueNotify
+ * exit just before it on the vCPU track is the kick. --trace-filter narrows it.
  *
  * When tracing is off, every hook is one test of a global that is never written after
  * start-up: trace_on() inlines to a load and a branch. */
