@@ -668,22 +668,21 @@ static void vn_queue_event_info(struct virtq *vq, json_t *q)
         return;
     json_object_set_new(q, "used_event", json_integer(vn_ring16(vq->avail, 4 + 2u * vq->size)));
     json_object_set_new(q, "avail_event", json_integer(vn_ring16(vq->used, 4 + 8u * vq->size)));
-    json_object_set_new(q, "signalled_used", vq->signalled_used_valid
-                                                 ? json_integer(vq->signalled_used)
-                                                 : json_null());
+    json_object_set_new(q, "signalled_used",
+                        vq->signalled_used_valid ? json_integer(vq->signalled_used) : json_null());
 }
 
 static json_t *vn_queue_info(struct virtq *vq, const char *name, uint64_t kicks)
 {
     uint16_t avail = virtq_avail_count(vq);
-    json_t *q = json_pack("{s:s, s:b, s:b, s:i, s:I, s:I, s:I, s:i, s:i, s:i, s:I, s:I, s:I, s:I}",
-                     "queue", name, "ready", vq->ready, "broken", vq->broken, "size", vq->size,
-                     "desc", (json_int_t)vq->desc_gpa, "driver", (json_int_t)vq->avail_gpa,
-                     "device", (json_int_t)vq->used_gpa, "last_avail_idx", vq->last_avail_idx,
-                     "used_idx", vq->used_idx, "in_flight", vq->inflight, "avail_pending",
-                     (json_int_t)avail, "kicks", (json_int_t)kicks, "interrupts",
-                     (json_int_t)vq->stats.irq_needed, "interrupts_suppressed",
-                     (json_int_t)vq->stats.irq_suppressed);
+    json_t *q =
+        json_pack("{s:s, s:b, s:b, s:i, s:I, s:I, s:I, s:i, s:i, s:i, s:I, s:I, s:I, s:I}", "queue",
+                  name, "ready", vq->ready, "broken", vq->broken, "size", vq->size, "desc",
+                  (json_int_t)vq->desc_gpa, "driver", (json_int_t)vq->avail_gpa, "device",
+                  (json_int_t)vq->used_gpa, "last_avail_idx", vq->last_avail_idx, "used_idx",
+                  vq->used_idx, "in_flight", vq->inflight, "avail_pending", (json_int_t)avail,
+                  "kicks", (json_int_t)kicks, "interrupts", (json_int_t)vq->stats.irq_needed,
+                  "interrupts_suppressed", (json_int_t)vq->stats.irq_suppressed);
     vn_queue_event_info(vq, q);
     return q;
 }

@@ -10,6 +10,7 @@
  * every wait and polled after (an evloop hook), and its timers are evloop timers.
  * Its emulation helpers (enable_emu) stay off: they are a known source of vulnerabilities
  * (CVE-2020-7039). Frames from the guest reach slirp_input() whole and bounded. */
+#include "net/slirp.h"
 #include "net/backend.h"
 #include "vmm/log.h"
 
@@ -54,6 +55,7 @@ struct slirp_be {
     int nwatched;
     uint8_t frame[SLIRP_MAX_FRAME];
     struct log_ratelimit rl;
+    struct in_addr guest; /* dhcpstart: a forward's default guest address */
 };
 
 /* --- callbacks from libslirp ----------------------------------------------------------- */
@@ -292,6 +294,8 @@ int slirp_parse_config(struct opts *o, SlirpConfig *cfg, char *err, size_t errle
 int slirp_apply_forwards(Slirp *slirp, const SlirpConfig *cfg, struct opts *o, char *err,
                          size_t errlen);
 void slirp_config_free(SlirpConfig *cfg);
+int slirp_hostfwd_rule(Slirp *slirp, struct in_addr guest, bool add, const char *rule, char *err,
+                       size_t errlen);
 
 static int slirp_open(struct netdev *nd, struct opts *o, char *err, size_t errlen)
 {
@@ -302,6 +306,7 @@ static int slirp_open(struct netdev *nd, struct opts *o, char *err, size_t errle
     int rc = slirp_parse_config(o, &cfg, err, errlen);
     if (rc)
         return rc;
+    s->guest = cfg.vdhcp_start;
     s->slirp = slirp_new(&cfg, &slirp_callbacks, nd);
     if (!s->slirp) {
         snprintf(err, errlen, "libslirp refused the configuration");
@@ -346,6 +351,16 @@ Slirp *slirp_backend_slirp(struct netdev *nd);
 Slirp *slirp_backend_slirp(struct netdev *nd)
 {
     return ((struct slirp_be *)netdev_priv(nd))->slirp;
+}
+
+int slirp_hostfwd(struct netdev *nd, bool add, const char *rule, char *err, size_t errlen)
+{
+    if (strcmp(netdev_type(nd), "user") != 0) {
+        snprintf(err, errlen, "netdev '%s' is not a user netdev", netdev_id(nd));
+        return -EINVAL;
+    }
+    struct slirp_be *s = netdev_priv(nd);
+    return slirp_hostfwd_rule(s->slirp, s->guest, add, rule, err, errlen);
 }
 
 const struct netdev_backend_ops slirp_backend_ops = {

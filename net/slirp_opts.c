@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <libslirp.h>
+#include <stdbool.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,8 @@ int slirp_parse_config(struct opts *o, SlirpConfig *cfg, char *err, size_t errle
 int slirp_apply_forwards(Slirp *slirp, const SlirpConfig *cfg, struct opts *o, char *err,
                          size_t errlen);
 void slirp_config_free(SlirpConfig *cfg);
+int slirp_hostfwd_rule(Slirp *slirp, struct in_addr guest, bool add, const char *rule, char *err,
+                       size_t errlen);
 
 static int parse_prefix4(const char *s, struct in_addr *net, struct in_addr *mask)
 {
@@ -209,6 +212,30 @@ static int add_hostfwd(Slirp *slirp, const SlirpConfig *cfg, const char *spec, c
         snprintf(err, errlen, "hostfwd=%s: cannot listen on host port %d: %s", spec, hport,
                  strerror(-rc));
     return rc;
+}
+
+/* slirp_hostfwd_rule: the monitor's hostfwd_add / hostfwd_remove on a running backend
+ * whose guest address defaults to `guest` (dhcpstart). Returns 0 or -errno with err. */
+int slirp_hostfwd_rule(Slirp *slirp, struct in_addr guest, bool add, const char *rule, char *err,
+                       size_t errlen)
+{
+    SlirpConfig cfg = {.vdhcp_start = guest};
+    if (add)
+        return add_hostfwd(slirp, &cfg, rule, err, errlen);
+    /* Removal names only the host side; a dummy guest side lets the one parser read it. */
+    char spec[160];
+    int is_udp, hport, gport;
+    struct in_addr ha, ga;
+    snprintf(spec, sizeof(spec), strchr(rule, '-') ? "%s" : "%s-:1", rule);
+    if (strlen(rule) > 120 || parse_hostfwd(spec, &cfg, &is_udp, &ha, &hport, &ga, &gport) < 0) {
+        snprintf(err, errlen, "%s: expected tcp|udp:[HOSTADDR]:HOSTPORT", rule);
+        return -EINVAL;
+    }
+    if (slirp_remove_hostfwd(slirp, is_udp, ha, hport) < 0) {
+        snprintf(err, errlen, "%s: no such port forward", rule);
+        return -ENOENT;
+    }
+    return 0;
 }
 
 /* "[tcp]:ADDR:PORT-cmd:COMMAND" or "[tcp]:ADDR:PORT-unix:PATH" */

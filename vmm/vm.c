@@ -11,6 +11,7 @@
 #include "vmm/console.h"
 #include "vmm/kvm.h"
 #include "vmm/log.h"
+#include "vmm/monitor.h"
 #include "vmm/trace.h"
 #include "vmm/vcpu.h"
 #include "net/backend.h"
@@ -147,6 +148,27 @@ static int vm_open_objects(struct vm *vm, char *err, size_t errlen)
     return 0;
 }
 
+static json_t *vm_monitor_stats(void *opaque)
+{
+    return vm_stats_json(opaque);
+}
+
+static void vm_monitor_quit(void *opaque)
+{
+    vm_request_stop(opaque, VM_STOP_USER_QUIT, NICVM_EXIT_OK);
+}
+
+static const struct monitor_ops vm_monitor_ops = {vm_monitor_stats, vm_monitor_quit};
+
+/* The control socket listens from here on; it is served once vm_run starts the loop. */
+static int vm_open_monitor(struct vm *vm, char *err, size_t errlen)
+{
+    struct monitor_env env = {vm->loop,     vm->netdev,      vm->nr_netdevs,
+                              &vm->machine, &vm_monitor_ops, vm};
+    vm->monitor = monitor_create(&env, vm->cfg->monitor, err, errlen);
+    return vm->monitor ? 0 : -EINVAL;
+}
+
 /* Builds the device tree and, with --dump-dtb, writes it out. */
 static int vm_prepare_dtb(struct vm *vm, char *err, size_t errlen)
 {
@@ -210,6 +232,8 @@ int vm_prepare(struct vm *vm, struct nicvm_config *cfg, char *err, size_t errlen
         rc = board_place(vm, err, errlen);
     if (!rc)
         rc = vm_open_objects(vm, err, errlen);
+    if (!rc && cfg->monitor)
+        rc = vm_open_monitor(vm, err, errlen);
     if (rc)
         return rc;
     rc = read_file("kernel", cfg->kernel, &vm->kernel_img, &vm->kernel_len, err, errlen);
@@ -496,6 +520,17 @@ static void print_json_text(FILE *out, json_t *v, int indent)
     }
 }
 
+json_t *vm_stats_json(struct vm *vm)
+{
+    struct vm_stats_view view;
+    vm_stats_view(vm, &view);
+    json_t *root = stats_to_json(&view.src);
+    json_t *nics = vm_nic_report(vm);
+    json_object_update(root, nics);
+    json_decref(nics);
+    return root;
+}
+
 void vm_print_stats(struct vm *vm)
 {
     struct vm_stats_view view;
@@ -511,15 +546,14 @@ void vm_print_stats(struct vm *vm)
         json_decref(nics);
         return;
     }
+    json_decref(nics);
     FILE *out = stderr;
     if (vm->cfg->exit_stats_file && !(out = fopen(vm->cfg->exit_stats_file, "w"))) {
         log_err("cannot write exit statistics to '%s': %s", vm->cfg->exit_stats_file,
                 strerror(errno));
         return;
     }
-    json_t *root = stats_to_json(&view.src);
-    json_object_update(root, nics);
-    json_decref(nics);
+    json_t *root = vm_stats_json(vm);
     json_dumpf(root, out, JSON_INDENT(2) | JSON_SORT_KEYS);
     fputc('\n', out);
     json_decref(root);
@@ -559,6 +593,8 @@ void vm_destroy(struct vm *vm)
     for (unsigned i = 0; i < vm->nr_vcpus; i++)
         vcpu_destroy(vm->vcpu[i]);
     vm->nr_vcpus = 0;
+    monitor_destroy(vm->monitor); /* its captures before the netdevs they observe */
+    vm->monitor = NULL;
     board_destroy(vm);
     for (unsigned i = 0; i < vm->nr_dumps; i++)
         netdump_close(vm->dump[i]);

@@ -52,6 +52,7 @@ struct uart;
 struct netdev;
 struct netdump;
 struct pci_bus;
+struct monitor;
 
 struct vm {
     struct nicvm_config *cfg;
@@ -94,6 +95,7 @@ struct vm {
     unsigned nr_netdevs;
     struct netdump *dump[CLI_MAX_LISTS];
     unsigned nr_dumps;
+    struct monitor *monitor; /* -monitor, on vm->loop */
 
     /* Stopping: the first request wins. */
     pthread_mutex_t stop_lock;
@@ -135,6 +137,10 @@ struct netdev *vm_find_netdev(struct vm *vm, const char *id);
 /* vm_nic_report: {"nics": [...], "netdevs": [...]}: every NIC's and backend's report (new
  * jansson reference). */
 json_t *vm_nic_report(struct vm *vm);
+
+/* vm_stats_json: the --exit-stats=json document (exit statistics, NICs and backends) as a
+ * new jansson reference; the monitor's query-stats returns the same. */
+json_t *vm_stats_json(struct vm *vm);
 
 /* vm_print_stats: the --exit-stats output in the configured format. */
 void vm_print_stats(struct vm *vm);

@@ -1,0 +1,5 @@
+/* Placeholder: the monitor kvm test is being written. */
+int main(void)
+{
+    return 77;
+}

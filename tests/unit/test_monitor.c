@@ -1,0 +1,5 @@
+/* Placeholder: the monitor unit tests are being written. */
+int main(void)
+{
+    return 0;
+}
