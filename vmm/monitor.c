@@ -188,7 +188,7 @@ static void mon_client_line(struct mon_client *c, const char *line, size_t len)
         return; /* blank lines are ignored, as QMP does */
     c->m->ctr.requests++;
     json_error_t jerr;
-    json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     json_t *reply;
     if (!req) {
         char desc[256];
