@@ -224,8 +224,20 @@ bad:
 
 /* --- printing ---------------------------------------------------------------------------- */
 
+/* One scalar: integers in hex under "registers" (device registers read better so). */
+static void ctl_print_scalar(json_t *v, bool hex)
+{
+    if (hex && json_is_integer(v)) {
+        printf("0x%llx\n", (unsigned long long)json_integer_value(v));
+        return;
+    }
+    char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    printf("%s\n", s ? s : "?");
+    free(s);
+}
+
 /* Prints any JSON value as indented "key: value" lines. */
-static void ctl_print_kv(json_t *v, int indent)
+static void ctl_print_kv(json_t *v, int indent, bool hex)
 {
     const char *key;
     json_t *val;
@@ -235,27 +247,26 @@ static void ctl_print_kv(json_t *v, int indent)
         {
             printf("%*s[%zu]%s", indent, "", i, json_is_object(val) ? ":\n" : " ");
             if (json_is_object(val) || json_is_array(val))
-                ctl_print_kv(val, indent + 2);
+                ctl_print_kv(val, indent + 2, hex);
             else
-                ctl_print_kv(val, 0);
+                ctl_print_scalar(val, hex);
         }
         return;
     }
     if (!json_is_object(v)) {
-        char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-        printf("%*s%s\n", indent, "", s ? s : "?");
-        free(s);
+        printf("%*s", indent, "");
+        ctl_print_scalar(v, hex);
         return;
     }
     json_object_foreach(v, key, val)
     {
+        bool h = hex || strcmp(key, "registers") == 0;
         if (json_is_object(val) || (json_is_array(val) && json_is_object(json_array_get(val, 0)))) {
             printf("%*s%s:\n", indent, "", key);
-            ctl_print_kv(val, indent + 2);
+            ctl_print_kv(val, indent + 2, h);
         } else {
-            char *s = json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT);
-            printf("%*s%s: %s\n", indent, "", key, s ? s : "?");
-            free(s);
+            printf("%*s%s: ", indent, "", key);
+            ctl_print_scalar(val, h);
         }
     }
 }
@@ -346,7 +357,7 @@ static void ctl_print_stats(json_t *r)
         }
     }
     printf("\nunclaimed accesses:\n");
-    ctl_print_kv(json_object_get(r, "unclaimed"), 0);
+    ctl_print_kv(json_object_get(r, "unclaimed"), 0, false);
 }
 
 /* A NIC counter: counters.KEY (virtio-net) or KEY at the top (other models). */
@@ -436,7 +447,7 @@ static void ctl_print(const char *cmd, json_t *ret)
     else if (json_is_object(ret) && json_object_size(ret) == 0)
         printf("ok\n");
     else
-        ctl_print_kv(ret, 0);
+        ctl_print_kv(ret, 0, false);
 }
 
 /* --- main --------------------------------------------------------------------------------- */

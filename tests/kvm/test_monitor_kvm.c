@@ -1,8 +1,9 @@
 /* KVM tier: the control socket against a live VM, through the real client.
  *   test_monitor_kvm NICVM NICVM_CTL GUESTDIR
- * Boots the spinning tiny guest with a user netdev, a virtio-net NIC and -monitor
- * unix:PATH,server,nowait, asks nicvm-ctl for query-stats (tables and --json), query-network
- * and an unknown command, then stops the VM with quit and checks it exits with status 0.
+ * Boots the spinning tiny guest with two user netdevs under a virtio-net and an e1000 NIC
+ * and -monitor unix:PATH,server,nowait, asks nicvm-ctl for query-stats (tables and --json),
+ * query-network, query-virtqueue, query-e1000, set_link and an unknown command, then stops
+ * the VM with quit and checks it exits with status 0.
  * Exits 77 (CTest's skip code) with the reason when /dev/kvm is unusable. */
 #include "tests/common/runvm.h"
 #include "tests/unit/unit.h"
@@ -38,9 +39,20 @@ START_TEST(test_monitor_live_vm)
     snprintf(sock, sizeof(sock), "/tmp/nicvm-mon-kvm-%d.sock", (int)getpid());
     snprintf(mon, sizeof(mon), "unix:%s,server,nowait", sock);
     snprintf(kernel, sizeof(kernel), "%s/spin.elf", guest_dir);
-    const char *argv[] = {
-        nicvm_bin,  "-kernel", kernel, "-netdev", "user,id=u0", "-device", "virtio-net,netdev=u0",
-        "-monitor", mon,       NULL};
+    const char *argv[] = {nicvm_bin,
+                          "-kernel",
+                          kernel,
+                          "-netdev",
+                          "user,id=u0",
+                          "-device",
+                          "virtio-net,netdev=u0",
+                          "-netdev",
+                          "user,id=u1",
+                          "-device",
+                          "e1000,netdev=u1",
+                          "-monitor",
+                          mon,
+                          NULL};
     struct runvm_proc p;
     ck_assert_int_eq(runvm_start(argv, &p), 0);
     /* The socket exists once the VM is prepared; nicvm-ctl then waits for the greeting. */
@@ -66,7 +78,7 @@ START_TEST(test_monitor_live_vm)
     ck_assert_msg(root != NULL, "not JSON: %s", jerr.text);
     ck_assert_uint_eq(json_array_size(json_object_get(root, "vcpus")), 1);
     ck_assert(json_is_array(json_object_get(root, "regions")));
-    ck_assert_uint_eq(json_array_size(json_object_get(root, "netdevs")), 1); /* as --exit-stats */
+    ck_assert_uint_eq(json_array_size(json_object_get(root, "netdevs")), 2); /* as --exit-stats */
     json_decref(root);
     runvm_free(&r);
 
@@ -74,6 +86,26 @@ START_TEST(test_monitor_live_vm)
     ck_assert_int_eq(r.status, 0);
     ck_assert_ptr_nonnull(strstr(r.out, "u0"));
     ck_assert_ptr_nonnull(strstr(r.out, "virtio-net0"));
+    runvm_free(&r);
+
+    ctl(sock, (const char *[]){"query-virtqueue", NULL}, &r);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_ptr_nonnull(strstr(r.out, "virtio-net0    rx"));
+    ck_assert_ptr_nonnull(strstr(r.out, "virtio-net0    tx"));
+    runvm_free(&r);
+
+    ctl(sock, (const char *[]){"query-e1000", NULL}, &r);
+    ck_assert_msg(r.status == 0, "status %d, stderr: %s", r.status, r.err);
+    ck_assert_ptr_nonnull(strstr(r.out, "icr: 0x"));
+    ck_assert_ptr_nonnull(strstr(r.out, "ims: 0x"));
+    runvm_free(&r);
+
+    ctl(sock, (const char *[]){"set_link", "name=e1000.0", "up=off", NULL}, &r);
+    ck_assert_int_eq(r.status, 0);
+    runvm_free(&r);
+    ctl(sock, (const char *[]){"--json", "query-network", NULL}, &r);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_ptr_nonnull(strstr(r.out, "\"link_up\": false"));
     runvm_free(&r);
 
     ctl(sock, (const char *[]){"no-such-command", NULL}, &r);
