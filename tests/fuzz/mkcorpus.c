@@ -503,6 +503,13 @@ void mk_corpus_slirp_glue(void)
     f[14 + 6] = 0x00, f[14 + 7] = 0x10; /* last fragment at offset 128 */
     sl_frame(&b, NULL, f, n);
     mk_save(&b, "slirp_glue", "host_fragmented_frames");
+    /* The libslirp 4.7.0 crash net/slirp.c guards against: a last fragment alone. */
+    n = mk_udp(f, MK_GUEST_IP, MK_GW_IP, 40003, 7, f + 2000, 1000);
+    f[14 + 6] = 0x02, f[14 + 7] = 0x02, f[14 + 10] = f[14 + 11] = 0;
+    uint16_t c = (uint16_t)~fold(sum16(0, f + 14, 20));
+    f[14 + 10] = (uint8_t)(c >> 8), f[14 + 11] = (uint8_t)c;
+    sl_frame(&b, NULL, f, n);
+    mk_save(&b, "slirp_glue", "regress_ipv4_lone_last_fragment");
     memset(f, 0x5a, 16500), memcpy(f, bcast, 6);
     sl_frame(&b, NULL, f, 16385);
     mk_save(&b, "slirp_glue", "host_oversize_frame");
