@@ -5,7 +5,13 @@ set -euo pipefail
 BUILD="build-essential cmake pkg-config check libcapstone-dev libjansson-dev libslirp-dev libfdt-dev"
 GUEST="linux-source-6.1 flex bison bc libelf-dev libssl-dev busybox-static iperf3 ethtool cpio xz-utils patch"
 TEST="qemu-system-x86 tcpdump iproute2 iputils-ping device-tree-compiler graphviz python3 procps"
+# Optional: the libFuzzer targets and coverage (scripts/fuzz.sh), with --fuzz.
+FUZZ="clang-14 libclang-rt-14-dev llvm-14"
 ALL="$BUILD $GUEST $TEST"
+if [ "${1:-}" = --fuzz ]; then
+    ALL="$ALL $FUZZ"
+    shift
+fi
 
 missing=()
 for p in $ALL; do
