@@ -2,8 +2,8 @@
  * input of valid Linux-like traffic per common path and one per applicable item of the
  * malicious-guest checklist, named after the item. Deterministic, so the committed corpus is
  * reproducible: scripts/fuzz.sh --seeds runs it. Usage: fuzz_mkcorpus OUTDIR. This file has
- * the byte and frame builders, the virtqueue and slirp seeds and main(); mkcorpus_dev.c has
- * the virtio-net and e1000 seeds. */
+ * the byte and frame builders, the virtqueue and slirp seeds and main(); mkcorpus_vnet.c and
+ * mkcorpus_e1000.c have the virtio-net and e1000 seeds. */
 #include "tests/fuzz/mkcorpus.h"
 
 #include <errno.h>
