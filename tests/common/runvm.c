@@ -3,6 +3,8 @@
 #define _GNU_SOURCE
 #include "tests/common/runvm.h"
 
+#include <check.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -210,4 +212,18 @@ bool runvm_kvm_usable(char *why, size_t len)
     }
     close(fd);
     return true;
+}
+
+int runvm_suite_main(Suite *(*suite)(void), const char *tier)
+{
+    char why[256];
+    if (!runvm_kvm_usable(why, sizeof(why))) {
+        printf("SKIP: %s: the %s tier needs KVM\n", why, tier);
+        return 77;
+    }
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
 }

@@ -14,6 +14,13 @@ struct runvm_result {
     double seconds; /* wall time */
 };
 
+struct Suite;
+
+/* runvm_suite_main: the body of a kvm or guest tier binary's main(): skips (returns 77, with
+ * the reason and `tier`) when KVM is unusable, else runs `suite` and returns 0 when every
+ * test passed, 1 otherwise. */
+int runvm_suite_main(struct Suite *(*suite)(void), const char *tier);
+
 /* runvm: runs argv[0] with argv (NULL-terminated). If `marker` is not NULL, the child gets
  * SIGTERM as soon as stdout contains it (the marker counts as success). Kills the child
  * after timeout_s. Returns 0 or -errno (could not start). */

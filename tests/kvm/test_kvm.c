@@ -388,14 +388,5 @@ int main(int argc, char **argv)
     }
     nicvm_bin = argv[1];
     guest_dir = argv[2];
-    char why[256];
-    if (!runvm_kvm_usable(why, sizeof(why))) {
-        printf("SKIP: %s: the kvm tier needs KVM\n", why);
-        return 77;
-    }
-    SRunner *sr = srunner_create(kvm_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return runvm_suite_main(kvm_suite, "kvm");
 }

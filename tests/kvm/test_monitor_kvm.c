@@ -160,14 +160,5 @@ int main(int argc, char **argv)
     nicvm_bin = argv[1];
     ctl_bin = argv[2];
     guest_dir = argv[3];
-    char why[256];
-    if (!runvm_kvm_usable(why, sizeof(why))) {
-        printf("SKIP: %s\n", why);
-        return 77;
-    }
-    SRunner *sr = srunner_create(monitor_kvm_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return runvm_suite_main(monitor_kvm_suite, "kvm");
 }
