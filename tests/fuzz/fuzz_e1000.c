@@ -87,7 +87,7 @@ static void run_op(struct fz_e1000 *f, struct fz_in *in)
     case 6: set_command(f, fz_u8(in)); break;
     case 7: e1000_reset(f->e); break;
     case 8: netdev_set_link(f->nd, fz_u8(in) & 1); break;
-    default: break; /* just the pump */
+    default: /* the monitor's report, then the pump */ json_decref(e1000_info(f->e)); break;
     }
 }
 

@@ -1,8 +1,8 @@
 /* fuzz_virtio_net: the virtio-mmio transport and the virtio-net device through their public
  * entry points, as a guest and a backend would drive them: an operation stream of MMIO
  * writes and reads (any offset and width), guest-memory writes, kicks, backend frames with
- * any virtio-net header, backend errors, resets and link changes, with the event loop
- * pumped after each operation.
+ * any virtio-net header, backend errors, resets, link changes and the monitor's report, with
+ * the event loop pumped after each operation.
  *
  * Input: u8 flags (bit0: the backend carries the virtio-net header, so the TSO features are
  * offered), then operations: u8 opcode and its arguments (see run_op). Oracles: ASan/UBSan,
@@ -110,7 +110,9 @@ static void run_op(struct fz_vnet *f, struct fz_in *in)
     case 6: mmio_wr(f, VMMIO_STATUS, 0, 4); break;
     case 7: netdev_set_link(f->nd, fz_u8(in) & 1); break;
     case 8: driver_init(f, in); break;
-    default: break; /* just the pump: timers and deferred work */
+    default: /* the monitor's report (it reads ring indices from guest RAM), then the pump */
+        json_decref(virtio_net_info(f->vn));
+        break;
     }
 }
 
