@@ -78,8 +78,10 @@ static void race_irq_pulse(struct irq_line *l)
     atomic_fetch_add(&irqs, 1);
 }
 
-static struct irq_line irq_vn = {.set = race_irq_set, .pulse = race_irq_pulse, .gsi = 5, .irqfd = -1};
-static struct irq_line irq_e = {.set = race_irq_set, .pulse = race_irq_pulse, .gsi = 10, .irqfd = -1};
+static struct irq_line irq_vn = {
+    .set = race_irq_set, .pulse = race_irq_pulse, .gsi = 5, .irqfd = -1};
+static struct irq_line irq_e = {
+    .set = race_irq_set, .pulse = race_irq_pulse, .gsi = 10, .irqfd = -1};
 
 /* --- guest RAM (exempt from race reports: see the top comment) -------------------------- */
 
