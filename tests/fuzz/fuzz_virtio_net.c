@@ -56,6 +56,9 @@ static void driver_init(struct fz_vnet *f, struct fz_in *in)
 {
     uint64_t feat = fz_u64(in);
     mmio_wr(f, VMMIO_STATUS, 0, 4);
+    /* The queues restart from index 0 within this operation: the shadows must see the reset. */
+    fz_check_virtq(&f->t->vq[VIRTIO_NET_RXQ], &f->sh[0], "rxq");
+    fz_check_virtq(&f->t->vq[VIRTIO_NET_TXQ], &f->sh[1], "txq");
     mmio_wr(f, VMMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 4);
     for (unsigned sel = 0; sel < 2; sel++) {
         mmio_wr(f, VMMIO_DRIVER_FEATURES_SEL, sel, 4);
