@@ -9,6 +9,7 @@
  *       descriptors and gives them back (RDT) every BATCH frames.
  * Each case is compared with the bare memcpy of the same bytes, in the same run. One JSON
  * object per case on stdout; a table on stderr. */
+#include "bench_util.h"
 #include "devices/e1000.h"
 #include "net/backend.h"
 #include "vmm/evloop.h"
@@ -35,13 +36,7 @@
 
 static const uint8_t dev_mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
 
-static struct {
-    double seconds;
-    const char *only; /* NULL, "tx" or "rx" */
-    size_t size;      /* 0: both sizes */
-    bool no_ref;
-    unsigned batch;
-} opt = {1.0, NULL, 0, false, BATCH_DEF};
+static struct bench_dev_opts opt = {.seconds = 1.0, .batch = BATCH_DEF};
 
 struct bench {
     uint8_t *ram;
@@ -204,20 +199,22 @@ static void tx_post(struct bench *b, unsigned *tail, unsigned n, size_t len)
 static double run_tx(struct bench *b, size_t len, uint64_t *pkts)
 {
     unsigned tail = 0;
-    uint64_t start = evloop_now_ns(), end = start + (uint64_t)(opt.seconds * 1e9), n = 0;
+    uint64_t n = 0;
+    struct bench_timer t;
+    bench_timer_start(&t, opt.seconds);
     for (;;) {
         tx_post(b, &tail, opt.batch, len);
         evloop_run_once(b->loop, 0);
         for (int i = 0; i < 100 && rd(b, 0x3810) != tail; i++)
             evloop_run_once(b->loop, 1);
         n += opt.batch;
-        if ((n % TIME_STEP) == 0 && evloop_now_ns() >= end)
+        if ((n % TIME_STEP) == 0 && bench_timer_due(&t))
             break;
     }
     for (int i = 0; i < 100 && evloop_run_once(b->loop, 0) > 0; i++)
         ;
     *pkts = b->sent;
-    return (double)(evloop_now_ns() - start) / 1e9;
+    return bench_timer_secs(&t);
 }
 
 /* --- RX ----------------------------------------------------------------------------------- */
@@ -244,7 +241,9 @@ static double run_rx(struct bench *b, size_t len, uint64_t *pkts)
     make_frame(f, len);
     struct iovec iov = {f, len};
     unsigned clean = 0;
-    uint64_t start = evloop_now_ns(), end = start + (uint64_t)(opt.seconds * 1e9), n = 0;
+    uint64_t n = 0;
+    struct bench_timer t;
+    bench_timer_start(&t, opt.seconds);
     for (;;) {
         for (unsigned k = 0; k < opt.batch; k++)
             netdev_deliver(b->nd, NULL, &iov, 1, len);
@@ -259,12 +258,12 @@ static double run_rx(struct bench *b, size_t len, uint64_t *pkts)
         }
         wr(b, 0x2818, (clean + RING - 1) % RING);
         evloop_run_once(b->loop, 0);
-        if (evloop_now_ns() >= end)
+        if (bench_timer_due(&t))
             break;
     }
     free(f);
     *pkts = n;
-    return (double)(evloop_now_ns() - start) / 1e9;
+    return bench_timer_secs(&t);
 }
 
 /* --- reference: memcpy of the same bytes --------------------------------------------------- */
@@ -273,7 +272,9 @@ static volatile uint8_t sink;
 
 static double run_memcpy(struct bench *b, size_t len, bool tx, uint64_t *pkts)
 {
-    uint64_t start = evloop_now_ns(), end = start + (uint64_t)(opt.seconds * 1e9), n = 0;
+    uint64_t n = 0;
+    struct bench_timer t;
+    bench_timer_start(&t, opt.seconds);
     uint8_t *src = b->ram + (tx ? TXBUF : RXBUF), *dst = b->ram + (tx ? RXBUF : TXBUF);
     for (;;) {
         for (unsigned k = 0; k < TIME_STEP; k++, n++) {
@@ -281,11 +282,34 @@ static double run_memcpy(struct bench *b, size_t len, bool tx, uint64_t *pkts)
             memcpy(dst + i * BUFSZ, src + i * BUFSZ, len);
         }
         sink = dst[(n % RING) * BUFSZ];
-        if (evloop_now_ns() >= end)
+        if (bench_timer_due(&t))
             break;
     }
     *pkts = n;
-    return (double)(evloop_now_ns() - start) / 1e9;
+    return bench_timer_secs(&t);
+}
+
+/* print_case: the case's JSON line on stdout and its row on stderr; done: the packets the
+ * device counted. */
+static void print_case(bool tx, size_t len, double pps, double ref_pps, uint64_t done, double secs)
+{
+    bench_json_begin("e1000");
+    bench_json_str("dir", tx ? "tx" : "rx");
+    bench_json_uint("size", len);
+    bench_json_uint("frame_bytes", len);
+    bench_json_uint("batch", opt.batch);
+    bench_json_num("pps", 0, pps);
+    bench_json_num("ns_per_pkt", 1, 1e9 / pps);
+    bench_json_num("gbps", 3, pps * (double)len * 8 / 1e9);
+    bench_json_num("ref_pps", 0, ref_pps);
+    bench_json_num("ref_ns_per_pkt", 1, 1e9 / ref_pps);
+    bench_json_num("ratio", 4, pps / ref_pps);
+    bench_json_uint("packets", done);
+    bench_json_num("seconds", 2, secs);
+    bench_json_str("ref", "memcpy of the same bytes");
+    bench_json_end();
+    fprintf(stderr, "e1000 %s %5zu B: %8.3f Mpps (%6.1f ns/pkt)  memcpy %9.3f Mpps  ratio %.4f\n",
+            tx ? "tx" : "rx", len, pps / 1e6, 1e9 / pps, ref_pps / 1e6, pps / ref_pps);
 }
 
 static void run_case(bool tx, size_t len)
@@ -305,52 +329,22 @@ static void run_case(bool tx, size_t len)
     ref_secs = opt.no_ref ? 1 : run_memcpy(&b, len, tx, &ref_pkts);
     double pps = (double)pkts / secs, ref_pps = opt.no_ref ? 1 : (double)ref_pkts / ref_secs;
     const struct e1000_stats *st = e1000_get_stats(b.dev);
-    uint64_t done = tx ? st->tx_packets : st->rx_packets;
-    printf(
-        "{\"bench\":\"e1000\",\"dir\":\"%s\",\"size\":%zu,\"frame_bytes\":%zu,\"batch\":%d,"
-        "\"pps\":%.0f,\"ns_per_pkt\":%.1f,\"gbps\":%.3f,\"ref_pps\":%.0f,\"ref_ns_per_pkt\":%.1f,"
-        "\"ratio\":%.4f,\"packets\":%llu,\"seconds\":%.2f,"
-        "\"ref\":\"memcpy of the same bytes\"}\n",
-        tx ? "tx" : "rx", len, len, opt.batch, pps, 1e9 / pps, pps * (double)len * 8 / 1e9, ref_pps,
-        1e9 / ref_pps, pps / ref_pps, (unsigned long long)done, secs);
-    fprintf(stderr, "e1000 %s %5zu B: %8.3f Mpps (%6.1f ns/pkt)  memcpy %9.3f Mpps  ratio %.4f\n",
-            tx ? "tx" : "rx", len, pps / 1e6, 1e9 / pps, ref_pps / 1e6, pps / ref_pps);
-    fflush(stdout);
+    print_case(tx, len, pps, ref_pps, tx ? st->tx_packets : st->rx_packets, secs);
     bench_close(&b);
 }
 
 int main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
-            opt.seconds = atof(argv[++i]);
-        } else if (strcmp(argv[i], "--quick") == 0) {
-            opt.seconds = 0.2;
-        } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
-            opt.only = argv[++i];
-        } else if (strcmp(argv[i], "--size") == 0 && i + 1 < argc) {
-            opt.size = (size_t)atoi(argv[++i]);
-        } else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) {
-            opt.batch = (unsigned)atoi(argv[++i]);
-        } else if (strcmp(argv[i], "--no-ref") == 0) {
-            opt.no_ref = true;
-        } else {
-            fprintf(stderr, "usage: e1000_bench [--seconds N] [--quick] [--only tx|rx] "
-                            "[--size 64|1514] [--batch N] [--no-ref]\n");
-            return 2;
-        }
-    }
-    if (opt.seconds <= 0)
-        opt.seconds = 1.0;
+    int rc = bench_dev_parse(argc, argv, &opt, false);
+    if (rc)
+        return bench_usage(rc, "usage: e1000_bench [--seconds N] [--quick] [--only tx|rx] "
+                               "[--size 64|1514] [--batch N] [--no-ref]\n");
     if (opt.batch == 0 || opt.batch > BATCH_MAX || TIME_STEP % opt.batch)
         opt.batch = BATCH_DEF; /* a power of two up to 1024 */
     size_t sizes[] = {64, 1514};
-    for (int dir = 0; dir < 2; dir++) {
-        if (opt.only && strcmp(opt.only, dir == 0 ? "tx" : "rx") != 0)
-            continue;
+    for (int dir = 0; dir < 2; dir++)
         for (size_t s = 0; s < 2; s++)
-            if (!opt.size || opt.size == sizes[s])
+            if (bench_dev_wanted(&opt, dir == 0, sizes[s]))
                 run_case(dir == 0, sizes[s]);
-    }
     return 0;
 }
