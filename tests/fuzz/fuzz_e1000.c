@@ -18,9 +18,7 @@
 #define RAM_SIZE (256 * 1024)
 
 struct fz_e1000 {
-    struct fz_mem m;
-    struct evloop *loop;
-    struct netdev *nd;
+    struct fz_nic_env env;
     struct e1000 *e;
 };
 
@@ -40,16 +38,10 @@ static void bar_access(struct fz_e1000 *f, bool io, uint64_t off, unsigned len, 
 
 static void backend_frame(struct fz_e1000 *f, struct fz_in *in)
 {
-    struct virtio_net_hdr_v1 hdr;
-    fz_bytes(in, &hdr, sizeof(hdr));
-    size_t len = fz_u16(in);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf)
-        return;
-    fz_bytes(in, buf, len);
-    struct iovec iov = {buf, len};
-    netdev_deliver(f->nd, &hdr, &iov, 1, len);
-    free(buf);
+    struct fz_frame fr;
+    if (fz_take_frame(in, &fr) == 0)
+        netdev_deliver(f->env.nd, &fr.hdr, &fr.iov, 1, fr.len);
+    fz_frame_free(&fr);
 }
 
 static void set_command(struct fz_e1000 *f, uint8_t cmd)
@@ -60,9 +52,8 @@ static void set_command(struct fz_e1000 *f, uint8_t cmd)
         d->cfg_written(d, PCI_COMMAND, 2);
 }
 
-static void run_op(struct fz_e1000 *f, struct fz_in *in)
+static void run_op(struct fz_e1000 *f, struct fz_in *in, uint8_t op)
 {
-    uint8_t op = fz_u8(in);
     switch (op % 10) {
     case 0:
     case 1: {
@@ -79,14 +70,14 @@ static void run_op(struct fz_e1000 *f, struct fz_in *in)
     }
     case 3: {
         uint32_t gpa = fz_u32(in);
-        fz_mem_write(&f->m, gpa, in, fz_u16(in) % 1025);
+        fz_mem_write(&f->env.m, gpa, in, fz_u16(in) % 1025);
         break;
     }
     case 4: backend_frame(f, in); break;
-    case 5: fz_set_send_rc(f->nd, fz_u8(in)); break;
+    case 5: fz_set_send_rc(f->env.nd, fz_u8(in)); break;
     case 6: set_command(f, fz_u8(in)); break;
     case 7: e1000_reset(f->e); break;
-    case 8: netdev_set_link(f->nd, fz_u8(in) & 1); break;
+    case 8: netdev_set_link(f->env.nd, fz_u8(in) & 1); break;
     default: /* the monitor's report, then the pump */ json_decref(e1000_info(f->e)); break;
     }
 }
@@ -101,43 +92,42 @@ static void check_head(const struct fz_e1000 *f, uint32_t hreg, uint32_t lreg, u
                 len / E1000_DESC_SIZE);
 }
 
+/* One operation, then the pump, each followed by the head checks. */
+static void step(void *ctx, struct fz_in *in, uint8_t op)
+{
+    struct fz_e1000 *f = ctx;
+    uint32_t tdh = f->e->regs[E1000_TDH >> 2], rdh = f->e->regs[E1000_RDH >> 2];
+    run_op(f, in, op);
+    if (op % 10 != 0 && op % 10 != 2) { /* not a register write: any change is the device's */
+        check_head(f, E1000_TDH, E1000_TDLEN, tdh, "TDH");
+        check_head(f, E1000_RDH, E1000_RDLEN, rdh, "RDH");
+    }
+    tdh = f->e->regs[E1000_TDH >> 2], rdh = f->e->regs[E1000_RDH >> 2];
+    fz_pump(f->env.loop);
+    check_head(f, E1000_TDH, E1000_TDLEN, tdh, "TDH");
+    check_head(f, E1000_RDH, E1000_RDLEN, rdh, "RDH");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct fz_e1000 f;
     struct fz_in in = {data, size};
     char err[256];
     memset(&f, 0, sizeof(f));
-    fz_mem_init(&f.m, RAM_SIZE);
-    f.loop = evloop_create();
-    if (!f.loop)
-        fz_fail("evloop_create");
-    f.nd = fz_netdev(f.loop, fz_u8(&in) & 1);
+    fz_nic_env_init(&f.env, RAM_SIZE, &in);
     struct e1000_params p = {
         .mac = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56},
-        .netdev = f.nd,
-        .mem = &f.m.gm,
+        .netdev = f.env.nd,
+        .mem = &f.env.m.gm,
         .irq = &fz_irq,
-        .loop = f.loop,
+        .loop = f.env.loop,
         .name = "fuzz-e1000",
     };
     f.e = e1000_create(&p, err, sizeof(err));
     if (!f.e)
         fz_fail("e1000_create: %s", err);
     set_command(&f, PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
-    for (unsigned ops = 0; ops < FZ_MAX_OPS && !fz_done(&in); ops++) {
-        fz_op_begin();
-        uint32_t tdh = f.e->regs[E1000_TDH >> 2], rdh = f.e->regs[E1000_RDH >> 2];
-        uint8_t op = in.n ? in.p[0] % 10 : 9;
-        run_op(&f, &in);
-        if (op != 0 && op != 2) { /* not a register write: any change is the device's */
-            check_head(&f, E1000_TDH, E1000_TDLEN, tdh, "TDH");
-            check_head(&f, E1000_RDH, E1000_RDLEN, rdh, "RDH");
-        }
-        tdh = f.e->regs[E1000_TDH >> 2], rdh = f.e->regs[E1000_RDH >> 2];
-        fz_pump(f.loop);
-        check_head(&f, E1000_TDH, E1000_TDLEN, tdh, "TDH");
-        check_head(&f, E1000_RDH, E1000_RDLEN, rdh, "RDH");
-    }
+    fz_run_ops(&in, step, &f);
     if (getenv("FZ_VERBOSE")) {
         const struct e1000_stats *st = e1000_get_stats(f.e);
         fprintf(stderr, "tx %llu rx %llu sends %llu malformed %llu bad_ring %llu\n",
@@ -146,8 +136,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 (unsigned long long)st->bad_ring);
     }
     e1000_destroy(f.e);
-    netdev_destroy(f.nd);
-    evloop_destroy(f.loop);
-    fz_mem_free(&f.m);
+    fz_nic_env_free(&f.env);
     return 0;
 }

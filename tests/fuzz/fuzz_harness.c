@@ -1,5 +1,5 @@
-/* The shared fuzzing harness (see fuzz_harness.h): input reader, fake RAM, fake backend,
- * work bound and virtqueue invariants. */
+/* The shared fuzzing harness (see fuzz_harness.h): input reader and operation loop, fake RAM,
+ * fake backend, work bound and virtqueue invariants. */
 #include "tests/fuzz/fuzz_harness.h"
 #include "vmm/fuzz_work.h"
 #include "vmm/log.h"
@@ -73,6 +73,33 @@ bool fz_done(const struct fz_in *in)
     return in->n == 0;
 }
 
+int fz_take_frame(struct fz_in *in, struct fz_frame *fr)
+{
+    fz_bytes(in, &fr->hdr, sizeof(fr->hdr));
+    fr->len = fz_u16(in);
+    fr->iov.iov_base = malloc(fr->len ? fr->len : 1);
+    fr->iov.iov_len = fr->len;
+    if (!fr->iov.iov_base)
+        return -ENOMEM;
+    fz_bytes(in, fr->iov.iov_base, fr->len);
+    return 0;
+}
+
+void fz_frame_free(struct fz_frame *fr)
+{
+    free(fr->iov.iov_base);
+    fr->iov.iov_base = NULL;
+}
+
+void fz_run_ops(struct fz_in *in, fz_step_fn *step, void *ctx)
+{
+    for (unsigned ops = 0; ops < FZ_MAX_OPS && !fz_done(in); ops++) {
+        fz_op_begin();
+        uint8_t op = fz_u8(in);
+        step(ctx, in, op);
+    }
+}
+
 /* --- guest memory ------------------------------------------------------------------------- */
 
 void fz_mem_init(struct fz_mem *m, size_t size)
@@ -102,6 +129,20 @@ void fz_mem_write(struct fz_mem *m, uint64_t gpa, struct fz_in *in, size_t n)
 
 /* --- fake backend ----------------------------------------------------------------------- */
 
+size_t fz_read_iov(const struct iovec *iov, int iovcnt)
+{
+    size_t total = 0;
+    unsigned sum = 0;
+    for (int i = 0; i < iovcnt; i++) {
+        const volatile uint8_t *b = iov[i].iov_base;
+        for (size_t k = 0; k < iov[i].iov_len; k++)
+            sum += b[k];
+        total += iov[i].iov_len;
+    }
+    (void)sum;
+    return total;
+}
+
 struct fz_backend fz_be;
 
 static int fz_open(struct netdev *nd, struct opts *o, char *err, size_t errlen)
@@ -118,15 +159,7 @@ static int fz_send(struct netdev *nd, const struct virtio_net_hdr_v1 *hdr, const
                    int iovcnt, size_t len)
 {
     (void)nd, (void)hdr;
-    size_t total = 0;
-    unsigned sum = 0;
-    for (int i = 0; i < iovcnt; i++) {
-        const volatile uint8_t *b = iov[i].iov_base;
-        for (size_t k = 0; k < iov[i].iov_len; k++)
-            sum += b[k];
-        total += iov[i].iov_len;
-    }
-    (void)sum;
+    size_t total = fz_read_iov(iov, iovcnt);
     if (total < len)
         fz_fail("backend send: %zu bytes in the iovec for a %zu-byte frame", total, len);
     if (len > NETDEV_MAX_FRAME + sizeof(struct virtio_net_hdr_v1))
@@ -172,6 +205,22 @@ void fz_set_send_rc(struct netdev *nd, uint8_t choice)
     fz_be.send_rc = rcs[choice & 7];
     if (was == -EAGAIN && fz_be.send_rc != -EAGAIN)
         netdev_backend_writable(nd);
+}
+
+void fz_nic_env_init(struct fz_nic_env *env, size_t ram_size, struct fz_in *in)
+{
+    fz_mem_init(&env->m, ram_size);
+    env->loop = evloop_create();
+    if (!env->loop)
+        fz_fail("evloop_create");
+    env->nd = fz_netdev(env->loop, fz_u8(in) & 1);
+}
+
+void fz_nic_env_free(struct fz_nic_env *env)
+{
+    netdev_destroy(env->nd);
+    evloop_destroy(env->loop);
+    fz_mem_free(&env->m);
 }
 
 uint64_t fz_irq_events;

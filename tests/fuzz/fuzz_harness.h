@@ -1,4 +1,5 @@
-/* The shared fuzzing harness: an input reader, fake guest RAM as its own heap allocation (so
+/* The shared fuzzing harness: an input reader (integers, frame records and the operation loop
+ * every target runs), fake guest RAM as its own heap allocation (so
  * AddressSanitizer reports any access past it), a fake netdev backend whose send result the
  * input chooses, a recording interrupt line, the event loop pumped synchronously, the
  * per-operation work bound behind NICVM_FUZZ_WORK(), and the virtqueue invariants every
@@ -16,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 /* Work allowed per operation (loop iterations over guest data, all pumps included). */
 #define FZ_WORK_LIMIT (1ul << 22)
@@ -41,6 +43,26 @@ uint64_t fz_u64(struct fz_in *in);
 void fz_bytes(struct fz_in *in, void *dst, size_t n);
 /* fz_done: true once the input is spent. */
 bool fz_done(const struct fz_in *in);
+
+/* A frame record of the input: a 12-byte virtio-net header, a u16 length, then the bytes. */
+struct fz_frame {
+    struct virtio_net_hdr_v1 hdr;
+    size_t len;
+    struct iovec iov; /* one heap buffer of exactly len bytes, so ASan sees reads past it */
+};
+
+/* fz_take_frame: takes the next frame record of in into fr. Returns 0, or -ENOMEM with the
+ * header and length taken and the bytes left in the input. */
+int fz_take_frame(struct fz_in *in, struct fz_frame *fr);
+/* fz_frame_free: releases fr's buffer. */
+void fz_frame_free(struct fz_frame *fr);
+
+/* One operation of a target: op is its opcode byte; it takes its arguments from in. */
+typedef void fz_step_fn(void *ctx, struct fz_in *in, uint8_t op);
+
+/* fz_run_ops: the operation loop of every target: while the input lasts, at most FZ_MAX_OPS
+ * times: fz_op_begin(), take the u8 opcode, step(ctx, in, opcode). */
+void fz_run_ops(struct fz_in *in, fz_step_fn *step, void *ctx);
 
 /* fz_fail: an oracle failed: prints the message and aborts (a finding). */
 void fz_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -74,6 +96,23 @@ void fz_set_send_rc(struct netdev *nd, uint8_t choice);
 
 extern struct irq_line fz_irq;
 extern uint64_t fz_irq_events;
+
+/* fz_read_iov: reads every byte of iov (so ASan checks the whole vector); returns its total
+ * length. */
+size_t fz_read_iov(const struct iovec *iov, int iovcnt);
+
+/* What fuzz_e1000 and fuzz_virtio_net share: fake RAM, an event loop, a fake-backend netdev. */
+struct fz_nic_env {
+    struct fz_mem m;
+    struct evloop *loop;
+    struct netdev *nd;
+};
+
+/* fz_nic_env_init: sets up env with ram_size bytes of RAM; takes the input's u8 flags (bit0:
+ * the backend carries the virtio-net header). Fails the run (fz_fail) if it cannot. */
+void fz_nic_env_init(struct fz_nic_env *env, size_t ram_size, struct fz_in *in);
+/* fz_nic_env_free: destroys what fz_nic_env_init made (the device must be gone first). */
+void fz_nic_env_free(struct fz_nic_env *env);
 
 /* --- operations ------------------------------------------------------------------------------- */
 

@@ -29,15 +29,7 @@ static size_t nic_receive(void *opaque, const struct virtio_net_hdr_v1 *hdr,
         return 0;
     if (len > NETDEV_MAX_FRAME)
         fz_fail("slirp: %zu-byte frame for the guest", len);
-    size_t total = 0;
-    unsigned sum = 0;
-    for (int i = 0; i < iovcnt; i++) {
-        const volatile uint8_t *b = iov[i].iov_base;
-        for (size_t k = 0; k < iov[i].iov_len; k++)
-            sum += b[k];
-        total += iov[i].iov_len;
-    }
-    (void)sum;
+    size_t total = fz_read_iov(iov, iovcnt);
     if (total < len)
         fz_fail("slirp: %zu bytes in the iovec for a %zu-byte frame", total, len);
     n->frames++;
@@ -46,51 +38,53 @@ static size_t nic_receive(void *opaque, const struct virtio_net_hdr_v1 *hdr,
 
 static const struct netdev_nic_ops nic_ops = {.receive = nic_receive};
 
+struct fz_slirp {
+    struct evloop *loop;
+    struct netdev *nd;
+    struct fz_nic nic;
+};
+
 static void send_frame(struct netdev *nd, struct fz_in *in)
 {
-    struct virtio_net_hdr_v1 hdr;
-    fz_bytes(in, &hdr, sizeof(hdr));
-    size_t len = fz_u16(in);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf)
-        return;
-    fz_bytes(in, buf, len);
-    struct iovec iov = {buf, len};
-    if (netdev_can_send(nd))
-        netdev_send(nd, &hdr, &iov, 1, len);
-    free(buf);
+    struct fz_frame fr;
+    if (fz_take_frame(in, &fr) == 0 && netdev_can_send(nd))
+        netdev_send(nd, &fr.hdr, &fr.iov, 1, fr.len);
+    fz_frame_free(&fr);
+}
+
+/* One record (kind: its opcode), then the pump. */
+static void step(void *ctx, struct fz_in *in, uint8_t kind)
+{
+    struct fz_slirp *s = ctx;
+    switch (kind % 4) {
+    case 0:
+    case 1: send_frame(s->nd, in); break;
+    case 2:
+        s->nic.refuse = kind & 0x10;
+        if (!s->nic.refuse)
+            netdev_rx_ready(s->nd);
+        break;
+    default: netdev_set_link(s->nd, !(kind & 0x10)); break;
+    }
+    fz_pump(s->loop);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct fz_in in = {data, size};
-    struct fz_nic nic = {0};
+    struct fz_slirp s = {0};
     char err[256] = "";
     fz_op_begin();
-    struct evloop *loop = evloop_create();
+    s.loop = evloop_create();
     struct opts *o = opts_parse("user,id=u0,restrict=on", "type", err, sizeof(err));
-    if (!loop || !o)
+    if (!s.loop || !o)
         fz_fail("setup: %s", err);
-    struct netdev *nd = netdev_create(loop, o, err, sizeof(err));
+    s.nd = netdev_create(s.loop, o, err, sizeof(err));
     opts_free(o);
-    if (!nd || netdev_attach(nd, "fuzz-nic", &nic_ops, &nic) < 0)
+    if (!s.nd || netdev_attach(s.nd, "fuzz-nic", &nic_ops, &s.nic) < 0)
         fz_fail("netdev_create: %s", err);
-    for (unsigned ops = 0; ops < FZ_MAX_OPS && !fz_done(&in); ops++) {
-        fz_op_begin();
-        uint8_t kind = fz_u8(&in);
-        switch (kind % 4) {
-        case 0:
-        case 1: send_frame(nd, &in); break;
-        case 2:
-            nic.refuse = kind & 0x10;
-            if (!nic.refuse)
-                netdev_rx_ready(nd);
-            break;
-        default: netdev_set_link(nd, !(kind & 0x10)); break;
-        }
-        fz_pump(loop);
-    }
-    netdev_destroy(nd);
-    evloop_destroy(loop);
+    fz_run_ops(&in, step, &s);
+    netdev_destroy(s.nd);
+    evloop_destroy(s.loop);
     return 0;
 }

@@ -19,9 +19,7 @@
 #define MMIO_BASE 0xd0000000ull
 
 struct fz_vnet {
-    struct fz_mem m;
-    struct evloop *loop;
-    struct netdev *nd;
+    struct fz_nic_env env;
     struct virtio_net *vn;
     struct virtio_mmio *t;
     struct fz_vq_shadow sh[2];
@@ -39,16 +37,10 @@ static void mmio_wr(struct fz_vnet *f, uint64_t off, uint64_t v, unsigned len)
 
 static void backend_frame(struct fz_vnet *f, struct fz_in *in)
 {
-    struct virtio_net_hdr_v1 hdr;
-    fz_bytes(in, &hdr, sizeof(hdr));
-    size_t len = fz_u16(in);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf)
-        return;
-    fz_bytes(in, buf, len);
-    struct iovec iov = {buf, len};
-    netdev_deliver(f->nd, &hdr, &iov, 1, len);
-    free(buf);
+    struct fz_frame fr;
+    if (fz_take_frame(in, &fr) == 0)
+        netdev_deliver(f->env.nd, &fr.hdr, &fr.iov, 1, fr.len);
+    fz_frame_free(&fr);
 }
 
 /* The usual driver sequence with fuzzer-chosen features and ring placement. */
@@ -80,9 +72,9 @@ static void driver_init(struct fz_vnet *f, struct fz_in *in)
             4);
 }
 
-static void run_op(struct fz_vnet *f, struct fz_in *in)
+static void run_op(struct fz_vnet *f, struct fz_in *in, uint8_t op)
 {
-    uint8_t op = fz_u8(in), d[8];
+    uint8_t d[8];
     switch (op % 10) {
     case 0: {
         uint64_t off = fz_u16(in) & 0xfff;
@@ -97,7 +89,7 @@ static void run_op(struct fz_vnet *f, struct fz_in *in)
     }
     case 2: {
         uint32_t gpa = fz_u32(in);
-        fz_mem_write(&f->m, gpa, in, fz_u16(in) % 1025);
+        fz_mem_write(&f->env.m, gpa, in, fz_u16(in) % 1025);
         break;
     }
     case 3: {
@@ -109,14 +101,28 @@ static void run_op(struct fz_vnet *f, struct fz_in *in)
         break;
     }
     case 4: backend_frame(f, in); break;
-    case 5: fz_set_send_rc(f->nd, fz_u8(in)); break;
+    case 5: fz_set_send_rc(f->env.nd, fz_u8(in)); break;
     case 6: mmio_wr(f, VMMIO_STATUS, 0, 4); break;
-    case 7: netdev_set_link(f->nd, fz_u8(in) & 1); break;
+    case 7: netdev_set_link(f->env.nd, fz_u8(in) & 1); break;
     case 8: driver_init(f, in); break;
     default: /* the monitor's report (it reads ring indices from guest RAM), then the pump */
         json_decref(virtio_net_info(f->vn));
         break;
     }
+}
+
+/* One operation and the pump, then both queues' invariants. */
+static void step(void *ctx, struct fz_in *in, uint8_t op)
+{
+    struct fz_vnet *f = ctx;
+    const struct virtq *rings[2] = {&f->t->vq[VIRTIO_NET_RXQ], &f->t->vq[VIRTIO_NET_TXQ]};
+    bool clob = fz_writes_rings(rings[0], rings, 2);
+    run_op(f, in, op);
+    fz_pump(f->env.loop);
+    clob = clob || fz_writes_rings(rings[0], rings, 2);
+    f->sh[0].clobbered = f->sh[1].clobbered = clob;
+    fz_check_virtq(&f->t->vq[VIRTIO_NET_RXQ], &f->sh[0], "rxq");
+    fz_check_virtq(&f->t->vq[VIRTIO_NET_TXQ], &f->sh[1], "txq");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -125,17 +131,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct fz_in in = {data, size};
     char err[256];
     memset(&f, 0, sizeof(f));
-    fz_mem_init(&f.m, RAM_SIZE);
-    f.loop = evloop_create();
-    if (!f.loop)
-        fz_fail("evloop_create");
-    f.nd = fz_netdev(f.loop, fz_u8(&in) & 1);
+    fz_nic_env_init(&f.env, RAM_SIZE, &in);
     struct virtio_net_params p = {
         .mac = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56},
-        .netdev = f.nd,
-        .mem = &f.m.gm,
+        .netdev = f.env.nd,
+        .mem = &f.env.m.gm,
         .irq = &fz_irq,
-        .loop = f.loop,
+        .loop = f.env.loop,
         .base = MMIO_BASE,
         .name = "fuzz-vnet",
     };
@@ -143,17 +145,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!f.vn)
         fz_fail("virtio_net_create: %s", err);
     f.t = virtio_net_transport(f.vn);
-    for (unsigned ops = 0; ops < FZ_MAX_OPS && !fz_done(&in); ops++) {
-        const struct virtq *rings[2] = {&f.t->vq[VIRTIO_NET_RXQ], &f.t->vq[VIRTIO_NET_TXQ]};
-        fz_op_begin();
-        bool clob = fz_writes_rings(rings[0], rings, 2);
-        run_op(&f, &in);
-        fz_pump(f.loop);
-        clob = clob || fz_writes_rings(rings[0], rings, 2);
-        f.sh[0].clobbered = f.sh[1].clobbered = clob;
-        fz_check_virtq(&f.t->vq[VIRTIO_NET_RXQ], &f.sh[0], "rxq");
-        fz_check_virtq(&f.t->vq[VIRTIO_NET_TXQ], &f.sh[1], "txq");
-    }
+    fz_run_ops(&in, step, &f);
     if (getenv("FZ_VERBOSE")) {
         const struct virtio_net_stats *st = virtio_net_get_stats(f.vn);
         fprintf(stderr, "status %#x tx %llu rx %llu sends %llu irqs %llu\n", f.t->status,
@@ -161,8 +153,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 (unsigned long long)fz_be.sends, (unsigned long long)fz_irq_events);
     }
     virtio_net_destroy(f.vn);
-    netdev_destroy(f.nd);
-    evloop_destroy(f.loop);
-    fz_mem_free(&f.m);
+    fz_nic_env_free(&f.env);
     return 0;
 }

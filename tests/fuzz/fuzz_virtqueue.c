@@ -77,9 +77,8 @@ static void do_unpop(struct virtq *vq)
     nheld--;
 }
 
-static void run_op(struct virtq *vq, struct fz_mem *m, struct fz_in *in)
+static void run_op(struct virtq *vq, struct fz_mem *m, struct fz_in *in, uint8_t op)
 {
-    uint8_t op = fz_u8(in);
     switch (op % 9) {
     case 0: do_pop(vq); break;
     case 1:
@@ -116,10 +115,19 @@ static void run_op(struct virtq *vq, struct fz_mem *m, struct fz_in *in)
     }
 }
 
+static struct virtq vq;
+static struct fz_vq_shadow sh;
+
+/* One operation, then the queue's invariants. */
+static void step(void *ctx, struct fz_in *in, uint8_t op)
+{
+    run_op(&vq, ctx, in, op);
+    sh.bad_fill = vq.stats.bad_fill; /* the harness may push what it unpopped */
+    fz_check_virtq(&vq, &sh, "vq");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static struct virtq vq;
-    static struct fz_vq_shadow sh;
     struct fz_in in = {data, size};
     struct fz_mem m;
     fz_mem_init(&m, RAM_SIZE);
@@ -135,12 +143,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz_mem_write(&m, 0, &in, fz_u16(&in));
     fz_op_begin();
     if (virtq_activate(&vq, &m.gm, qsize, desc, avail, used, flags & 1, flags & 2) == 0) {
-        for (unsigned ops = 0; ops < FZ_MAX_OPS && !fz_done(&in); ops++) {
-            fz_op_begin();
-            run_op(&vq, &m, &in);
-            sh.bad_fill = vq.stats.bad_fill; /* the harness may push what it unpopped */
-            fz_check_virtq(&vq, &sh, "vq");
-        }
+        fz_run_ops(&in, step, &m);
         fz_op_begin();
         while (nheld)
             do_push(&vq, 0, UINT32_MAX);
