@@ -1,4 +1,5 @@
-/* VM lifetime: prepare (inputs), create (KVM and devices), run (threads), destroy. */
+/* VM lifetime: prepare (inputs), create (KVM and devices), run (threads), destroy. The
+ * statistics and NIC reports are in vm_report.c. */
 #define _GNU_SOURCE
 #include "vmm/vm.h"
 #include "boot/cmdline.h"
@@ -62,6 +63,30 @@ static int read_file(const char *what, const char *path, uint8_t **out, size_t *
     }
     *out = buf;
     *len = got;
+    return 0;
+}
+
+/* Reads and probes the kernel, and checks that it fits below the PCI hole. */
+static int vm_prepare_kernel(struct vm *vm, char *err, size_t errlen)
+{
+    const char *path = vm->cfg->kernel;
+    int rc = read_file("kernel", path, &vm->kernel_img, &vm->kernel_len, err, errlen);
+    if (rc)
+        return rc;
+    char why[256];
+    rc = boot_probe_kernel(vm->kernel_img, vm->kernel_len, &vm->kernel, why, sizeof(why));
+    if (rc) {
+        snprintf(err, errlen, "-kernel %s: %s", path, why);
+        return rc;
+    }
+    if (vm->kernel.load_end > vm->machine.low_ram_size) {
+        snprintf(err, errlen,
+                 "guest memory too small for the kernel: it needs %llu MiB below the PCI hole, "
+                 "-m gives %llu MiB (raise -m)",
+                 (unsigned long long)((vm->kernel.load_end + (1 << 20) - 1) >> 20),
+                 (unsigned long long)(vm->machine.low_ram_size >> 20));
+        return -ENOMEM;
+    }
     return 0;
 }
 
@@ -236,23 +261,8 @@ int vm_prepare(struct vm *vm, struct nicvm_config *cfg, char *err, size_t errlen
         rc = vm_open_monitor(vm, err, errlen);
     if (rc)
         return rc;
-    rc = read_file("kernel", cfg->kernel, &vm->kernel_img, &vm->kernel_len, err, errlen);
-    if (rc)
+    if ((rc = vm_prepare_kernel(vm, err, errlen)))
         return rc;
-    char why[256];
-    rc = boot_probe_kernel(vm->kernel_img, vm->kernel_len, &vm->kernel, why, sizeof(why));
-    if (rc) {
-        snprintf(err, errlen, "-kernel %s: %s", cfg->kernel, why);
-        return rc;
-    }
-    if (vm->kernel.load_end > vm->machine.low_ram_size) {
-        snprintf(err, errlen,
-                 "guest memory too small for the kernel: it needs %llu MiB below the PCI hole, "
-                 "-m gives %llu MiB (raise -m)",
-                 (unsigned long long)((vm->kernel.load_end + (1 << 20) - 1) >> 20),
-                 (unsigned long long)(vm->machine.low_ram_size >> 20));
-        return -ENOMEM;
-    }
     if (cfg->initrd && (rc = vm_prepare_initrd(vm, err, errlen)))
         return rc;
     if ((rc = vm_prepare_dtb(vm, err, errlen)))
@@ -467,98 +477,6 @@ static void vm_stop_signal_thread(struct vm *vm)
     pthread_kill(vm->signal_thread, SIGHUP); /* wakes sigwaitinfo; it sees `stopped` */
     pthread_join(vm->signal_thread, NULL);
     vm->signal_thread_started = false;
-}
-
-void vm_stats_view(struct vm *vm, struct vm_stats_view *v)
-{
-    for (unsigned i = 0; i < vm->nr_vcpus; i++) {
-        v->vcpu[i] = &vm->vcpu[i]->stats;
-        v->kvm[i] = &vm->vcpu[i]->kvm;
-    }
-    v->src = (struct stats_sources){v->vcpu, v->kvm, vm->nr_vcpus, &vm->kvm_stats, vm->bus};
-}
-
-json_t *vm_nic_report(struct vm *vm)
-{
-    json_t *root = json_object(), *nics = json_array(), *netdevs = json_array();
-    for (unsigned i = 0; i < vm->machine.nr_devices; i++) {
-        json_t *info = board_device_info(&vm->machine.dev[i]);
-        if (info)
-            json_array_append_new(nics, info);
-    }
-    for (unsigned i = 0; i < vm->nr_netdevs; i++)
-        json_array_append_new(netdevs, netdev_info(vm->netdev[i]));
-    json_object_set_new(root, "nics", nics);
-    json_object_set_new(root, "netdevs", netdevs);
-    return root;
-}
-
-/* Prints a report object as indented "key: value" lines. */
-static void print_json_text(FILE *out, json_t *v, int indent)
-{
-    const char *key;
-    json_t *val;
-    json_object_foreach(v, key, val)
-    {
-        if (json_is_object(val)) {
-            fprintf(out, "%*s%s:\n", indent, "", key);
-            print_json_text(out, val, indent + 2);
-        } else if (json_is_array(val) && json_array_size(val) &&
-                   json_is_object(json_array_get(val, 0))) {
-            size_t i;
-            json_t *item;
-            json_array_foreach(val, i, item)
-            {
-                fprintf(out, "%*s%s[%zu]:\n", indent, "", key, i);
-                print_json_text(out, item, indent + 2);
-            }
-        } else {
-            char *s = json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT);
-            fprintf(out, "%*s%s: %s\n", indent, "", key, s ? s : "?");
-            free(s);
-        }
-    }
-}
-
-json_t *vm_stats_json(struct vm *vm)
-{
-    struct vm_stats_view view;
-    vm_stats_view(vm, &view);
-    json_t *root = stats_to_json(&view.src);
-    json_t *nics = vm_nic_report(vm);
-    json_object_update(root, nics);
-    json_decref(nics);
-    return root;
-}
-
-void vm_print_stats(struct vm *vm)
-{
-    struct vm_stats_view view;
-    vm_stats_view(vm, &view);
-    json_t *nics = vm_nic_report(vm);
-    if (vm->cfg->exit_stats == EXIT_STATS_TEXT) {
-        stats_print_text(stderr, &view.src);
-        if (json_array_size(json_object_get(nics, "nics")) ||
-            json_array_size(json_object_get(nics, "netdevs"))) {
-            fprintf(stderr, "\n==== NICs and backends ====\n");
-            print_json_text(stderr, nics, 0);
-        }
-        json_decref(nics);
-        return;
-    }
-    json_decref(nics);
-    FILE *out = stderr;
-    if (vm->cfg->exit_stats_file && !(out = fopen(vm->cfg->exit_stats_file, "w"))) {
-        log_err("cannot write exit statistics to '%s': %s", vm->cfg->exit_stats_file,
-                strerror(errno));
-        return;
-    }
-    json_t *root = vm_stats_json(vm);
-    json_dumpf(root, out, JSON_INDENT(2) | JSON_SORT_KEYS);
-    fputc('\n', out);
-    json_decref(root);
-    if (out != stderr)
-        fclose(out);
 }
 
 int vm_run(struct vm *vm)
