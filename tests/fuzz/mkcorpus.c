@@ -55,6 +55,12 @@ void mk_u64(struct mk *b, uint64_t v)
     mk_u32(b, (uint32_t)(v >> 32));
 }
 
+void mk_frame(struct mk *b, uint8_t op, const void *hdr, const uint8_t *f, size_t n)
+{
+    static const uint8_t zero[12];
+    mk_u8(b, op), mk_bytes(b, hdr ? hdr : zero, 12), mk_u16(b, (uint16_t)n), mk_bytes(b, f, n);
+}
+
 void mk_save(struct mk *b, const char *target, const char *name)
 {
     char path[1024];
@@ -474,66 +480,82 @@ void mk_corpus_virtqueue(void)
 /* One frame record: kind 0, a virtio-net header, length, bytes. */
 static void sl_frame(struct mk *b, const uint8_t *hdr, const uint8_t *f, size_t n)
 {
-    static const uint8_t zero[12];
-    mk_u8(b, 0), mk_bytes(b, hdr ? hdr : zero, 12), mk_u16(b, (uint16_t)n), mk_bytes(b, f, n);
+    mk_frame(b, 0, hdr, f, n);
 }
 
-void mk_corpus_slirp_glue(void)
-{
-    static uint8_t f[70000];
-    struct mk b = {0};
-    size_t n;
+/* The frame buffer the slirp seeds build in: later seeds reuse what earlier ones left in it
+ * (the runt frames are the start of the UDP frame before them). */
+static uint8_t sl_buf[70000];
 
-    n = mk_dhcp_discover(f), sl_frame(&b, NULL, f, n);
-    n = mk_arp_request(f, MK_GUEST_IP, MK_GW_IP), sl_frame(&b, NULL, f, n);
-    n = mk_icmp_echo(f, MK_GUEST_IP, MK_GW_IP, 1, 56), sl_frame(&b, NULL, f, n);
-    n = mk_dns_query(f), sl_frame(&b, NULL, f, n);
-    mk_save(&b, "slirp_glue", "linux_dhcp_arp_ping_dns");
-    n = mk_tcp(f, MK_GUEST_IP, MK_GW_IP, 40000, 22, 0x02, 0, 0), sl_frame(&b, NULL, f, n);
+/* Linux-like traffic, runts and fragments. */
+static void sl_traffic(struct mk *b)
+{
+    uint8_t *f = sl_buf;
+    size_t n;
+    n = mk_dhcp_discover(f), sl_frame(b, NULL, f, n);
+    n = mk_arp_request(f, MK_GUEST_IP, MK_GW_IP), sl_frame(b, NULL, f, n);
+    n = mk_icmp_echo(f, MK_GUEST_IP, MK_GW_IP, 1, 56), sl_frame(b, NULL, f, n);
+    n = mk_dns_query(f), sl_frame(b, NULL, f, n);
+    mk_save(b, "slirp_glue", "linux_dhcp_arp_ping_dns");
+    n = mk_tcp(f, MK_GUEST_IP, MK_GW_IP, 40000, 22, 0x02, 0, 0), sl_frame(b, NULL, f, n);
     n = mk_tcp(f, MK_GUEST_IP, MK_IP(93, 184, 216, 34), 40001, 80, 0x02, 0, 0);
-    sl_frame(&b, NULL, f, n);
-    n = mk_udp(f, MK_GUEST_IP, MK_IP(192, 0, 2, 1), 40002, 9, "x", 1), sl_frame(&b, NULL, f, n);
-    mk_save(&b, "slirp_glue", "linux_tcp_udp_outside_restricted");
+    sl_frame(b, NULL, f, n);
+    n = mk_udp(f, MK_GUEST_IP, MK_IP(192, 0, 2, 1), 40002, 9, "x", 1), sl_frame(b, NULL, f, n);
+    mk_save(b, "slirp_glue", "linux_tcp_udp_outside_restricted");
     for (size_t len = 0; len < 20; len += 3)
-        sl_frame(&b, NULL, f, len);
-    mk_save(&b, "slirp_glue", "host_runt_frames");
+        sl_frame(b, NULL, f, len);
+    mk_save(b, "slirp_glue", "host_runt_frames");
     n = mk_udp(f, MK_GUEST_IP, MK_GW_IP, 40003, 7, f + 2000, 1200);
     f[14 + 6] = 0x20, f[14 + 7] = 0; /* MF, offset 0 */
-    sl_frame(&b, NULL, f, n);
+    sl_frame(b, NULL, f, n);
     f[14 + 6] = 0x00, f[14 + 7] = 0x10; /* last fragment at offset 128 */
-    sl_frame(&b, NULL, f, n);
-    mk_save(&b, "slirp_glue", "host_fragmented_frames");
+    sl_frame(b, NULL, f, n);
+    mk_save(b, "slirp_glue", "host_fragmented_frames");
     /* The libslirp 4.7.0 crash net/slirp.c guards against: a last fragment alone. */
     n = mk_udp(f, MK_GUEST_IP, MK_GW_IP, 40003, 7, f + 2000, 1000);
     f[14 + 6] = 0x02, f[14 + 7] = 0x02, f[14 + 10] = f[14 + 11] = 0;
     uint16_t c = (uint16_t)~fold(sum16(0, f + 14, 20));
     f[14 + 10] = (uint8_t)(c >> 8), f[14 + 11] = (uint8_t)c;
-    sl_frame(&b, NULL, f, n);
-    mk_save(&b, "slirp_glue", "regress_ipv4_lone_last_fragment");
+    sl_frame(b, NULL, f, n);
+    mk_save(b, "slirp_glue", "regress_ipv4_lone_last_fragment");
+}
+
+/* Oversize and GSO frames, a NIC that refuses, the link going down. */
+static void sl_host(struct mk *b)
+{
+    uint8_t *f = sl_buf;
+    size_t n;
     memset(f, 0x5a, 16500), memcpy(f, bcast, 6);
-    sl_frame(&b, NULL, f, 16385);
-    mk_save(&b, "slirp_glue", "host_oversize_frame");
+    sl_frame(b, NULL, f, 16385);
+    mk_save(b, "slirp_glue", "host_oversize_frame");
     /* A GSO frame the layer segments in software: 4000 bytes, MSS 1448, NEEDS_CSUM. */
     uint8_t h[12] = {1, 1, 54, 0, 0xa8, 0x05, 34, 0, 16, 0, 0, 0};
     n = mk_tcp(f, MK_GUEST_IP, MK_GW_IP, 40004, 5001, 0x18, 4000, 1);
-    sl_frame(&b, h, f, n);
+    sl_frame(b, h, f, n);
     uint8_t bogus[12] = {1, 1, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0};
-    sl_frame(&b, bogus, f, n);
+    sl_frame(b, bogus, f, n);
     uint8_t mss0[12] = {1, 1, 54, 0, 0, 0, 34, 0, 16, 0, 0, 0};
-    sl_frame(&b, mss0, f, n);
-    mk_save(&b, "slirp_glue", "virtio_net_gso_and_bogus_headers");
-    mk_u8(&b, 2 | 0x10); /* the NIC refuses: answers queue up */
+    sl_frame(b, mss0, f, n);
+    mk_save(b, "slirp_glue", "virtio_net_gso_and_bogus_headers");
+    mk_u8(b, 2 | 0x10); /* the NIC refuses: answers queue up */
     for (int i = 0; i < 64; i++) {
         n = mk_icmp_echo(f, MK_GUEST_IP, MK_GW_IP, (uint16_t)i, 1000);
-        sl_frame(&b, NULL, f, n);
+        sl_frame(b, NULL, f, n);
     }
-    mk_u8(&b, 2);
-    mk_save(&b, "slirp_glue", "host_flood_nic_full");
-    mk_u8(&b, 3 | 0x10);
-    n = mk_dhcp_discover(f), sl_frame(&b, NULL, f, n);
-    mk_u8(&b, 3);
-    n = mk_dhcp_discover(f), sl_frame(&b, NULL, f, n);
-    mk_save(&b, "slirp_glue", "host_link_down_during_traffic");
+    mk_u8(b, 2);
+    mk_save(b, "slirp_glue", "host_flood_nic_full");
+    mk_u8(b, 3 | 0x10);
+    n = mk_dhcp_discover(f), sl_frame(b, NULL, f, n);
+    mk_u8(b, 3);
+    n = mk_dhcp_discover(f), sl_frame(b, NULL, f, n);
+    mk_save(b, "slirp_glue", "host_link_down_during_traffic");
+}
+
+void mk_corpus_slirp_glue(void)
+{
+    struct mk b = {0};
+    sl_traffic(&b);
+    sl_host(&b);
     free(b.p);
 }
 

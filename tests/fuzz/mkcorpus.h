@@ -17,6 +17,9 @@ void mk_u16(struct mk *b, uint16_t v);
 void mk_u32(struct mk *b, uint32_t v);
 void mk_u64(struct mk *b, uint64_t v);
 void mk_bytes(struct mk *b, const void *p, size_t n);
+/* mk_frame: a frame record of the harness (fz_take_frame): opcode op, the 12-byte virtio-net
+ * header hdr (zeros if NULL), u16 length n, then n bytes of f. */
+void mk_frame(struct mk *b, uint8_t op, const void *hdr, const uint8_t *f, size_t n);
 /* mk_save: writes b to DIR/NAME (the output root set by main) and resets b. */
 void mk_save(struct mk *b, const char *target, const char *name);
 

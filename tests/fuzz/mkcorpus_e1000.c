@@ -51,8 +51,7 @@ static void e_desc(struct mk *b, uint32_t gpa, uint64_t lo, uint64_t hi)
 
 static void e_frame(struct mk *b, const uint8_t *f, size_t n)
 {
-    static const uint8_t z[12];
-    mk_u8(b, 4), mk_bytes(b, z, 12), mk_u16(b, (uint16_t)n), mk_bytes(b, f, n);
+    mk_frame(b, 4, NULL, f, n);
 }
 
 /* What e1000_probe/e1000_open do, with 64-entry rings and rx buffers posted. */
@@ -178,7 +177,9 @@ static void e1000_tx_items(struct mk *b, size_t n)
     (void)n;
 }
 
-static void e1000_misc_items(struct mk *b, size_t n)
+/* RX into odd places: the NIC's own BAR, address 0, long frames with no free descriptors. n
+ * bytes of the frame buffer are sent (they are whatever the TX items left there). */
+static void e1000_rx_items(struct mk *b, size_t n)
 {
     e_linux(b), e_tdt = 0;
     for (unsigned i = 0; i < 8; i++) /* RX buffers at the NIC's own BAR and at 0 */
@@ -196,6 +197,11 @@ static void e1000_misc_items(struct mk *b, size_t n)
     for (int i = 0; i < 80; i++)
         e_frame(b, frame, n);
     mk_save(b, "e1000", "e1000_rx_long_frame_no_free_descriptors");
+}
+
+/* EEPROM, MDIC, unknown registers and the I/O BAR. */
+static void e1000_reg_items(struct mk *b)
+{
     e_linux(b);
     e_wr(b, E1000_EERD, 0xff00 | E1000_EERD_START), e_wr(b, E1000_EERD, 0x4000 | E1000_EERD_START);
     static const uint32_t pins[] = {0x1, 0x3, 0x7, 0x2, 0x6, 0x5, 0x0, 0x43, 0x47, 0x45, 0xff};
@@ -218,6 +224,11 @@ static void e1000_misc_items(struct mk *b, size_t n)
     mk_u8(b, 2), mk_u8(b, 4), mk_u8(b, 4), mk_u32(b, 3), mk_u8(b, 2), mk_u8(b, 7), mk_u8(b, 1);
     mk_u8(b, 2), mk_u8(b, 5), mk_u8(b, 2), mk_u8(b, 2), mk_u8(b, 0x3f), mk_u8(b, 0);
     mk_save(b, "e1000", "e1000_io_bar_ioaddr_out_of_range");
+}
+
+/* Interrupt timers, resets, bus-master and link changes with traffic in flight. */
+static void e1000_host_items(struct mk *b, size_t n)
+{
     static const uint32_t tv[] = {0, 1, 0xffff};
     e_linux(b), e_tdt = 0;
     for (unsigned i = 0; i < 3; i++) {
@@ -251,6 +262,8 @@ void mk_corpus_e1000(void)
     n = mk_arp_request(frame, MK_GUEST_IP, MK_GW_IP);
     e1000_ring_items(&b, n);
     e1000_tx_items(&b, n);
-    e1000_misc_items(&b, n);
+    e1000_rx_items(&b, n);
+    e1000_reg_items(&b);
+    e1000_host_items(&b, n);
     free(b.p);
 }

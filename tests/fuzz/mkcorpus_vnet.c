@@ -106,8 +106,7 @@ static void vn_tx(struct mk *b, const struct virtio_net_hdr_v1 *h, const uint8_t
 
 static void vn_frame(struct mk *b, const struct virtio_net_hdr_v1 *h, const uint8_t *f, size_t n)
 {
-    static const struct virtio_net_hdr_v1 zero;
-    mk_u8(b, 4), mk_bytes(b, h ? h : &zero, 12), mk_u16(b, (uint16_t)n), mk_bytes(b, f, n);
+    mk_frame(b, 4, h, f, n);
 }
 
 static struct virtio_net_hdr_v1 vn_hdr(uint8_t flags, uint8_t gso, uint16_t hdr_len,
@@ -143,31 +142,36 @@ static void vn_linux(void)
     free(b.p);
 }
 
-/* Transport misuse: each a short register sequence after a normal bring-up. */
-static void vn_transport(void)
+/* Transport misuse: each a short register sequence after a normal bring-up. Register
+ * accesses: widths, offsets, read-only registers, queue selectors. */
+static void vn_transport_regs(struct mk *b)
 {
-    struct mk b = {0};
-    vn_start(&b, 0, VN_LINUX);
+    vn_start(b, 0, VN_LINUX);
     static const uint8_t ws[3] = {1, 2, 3};
     for (unsigned k = 0; k < 3; k++)
         for (uint16_t off = 0; off < 0x110; off += 4)
-            vn_wr(&b, off, 0x0101010101010101ull, ws[k]), mk_u8(&b, 1), mk_u16(&b, off),
-                mk_u8(&b, ws[k]);
-    mk_save(&b, "virtio_net", "transport_access_width_1_2_8");
+            vn_wr(b, off, 0x0101010101010101ull, ws[k]), mk_u8(b, 1), mk_u16(b, off),
+                mk_u8(b, ws[k]);
+    mk_save(b, "virtio_net", "transport_access_width_1_2_8");
     for (uint16_t off = 1; off < 0x100; off += 6)
-        vn_wr(&b, off, 0xffffffff, 0), mk_u8(&b, 1), mk_u16(&b, off), mk_u8(&b, 0);
-    mk_save(&b, "virtio_net", "transport_unaligned_and_undefined_offsets");
+        vn_wr(b, off, 0xffffffff, 0), mk_u8(b, 1), mk_u16(b, off), mk_u8(b, 0);
+    mk_save(b, "virtio_net", "transport_unaligned_and_undefined_offsets");
     static const uint16_t ro[] = {0x000, 0x004, 0x008, 0x00c, 0x010, 0x034, 0x060, 0x0fc};
-    vn_start(&b, 0, VN_LINUX);
+    vn_start(b, 0, VN_LINUX);
     for (unsigned i = 0; i < sizeof(ro) / sizeof(ro[0]); i++)
-        vn_wr(&b, ro[i], 0xdeadbeef, 0);
-    mk_save(&b, "virtio_net", "transport_read_only_register_writes");
-    vn_start(&b, 0, VN_LINUX);
-    vn_wr(&b, VMMIO_QUEUE_SEL, 2, 0), vn_wr(&b, VMMIO_QUEUE_NUM, 8, 0);
-    vn_wr(&b, VMMIO_QUEUE_SEL, 0xffffffff, 0), vn_wr(&b, VMMIO_QUEUE_READY, 1, 0);
-    mk_u8(&b, 3), mk_u8(&b, 0x80), mk_u32(&b, 0xffffffff);
-    mk_u8(&b, 3), mk_u8(&b, 0x80), mk_u32(&b, 2);
-    mk_save(&b, "virtio_net", "transport_queue_sel_past_queues_notify_ffffffff");
+        vn_wr(b, ro[i], 0xdeadbeef, 0);
+    mk_save(b, "virtio_net", "transport_read_only_register_writes");
+    vn_start(b, 0, VN_LINUX);
+    vn_wr(b, VMMIO_QUEUE_SEL, 2, 0), vn_wr(b, VMMIO_QUEUE_NUM, 8, 0);
+    vn_wr(b, VMMIO_QUEUE_SEL, 0xffffffff, 0), vn_wr(b, VMMIO_QUEUE_READY, 1, 0);
+    mk_u8(b, 3), mk_u8(b, 0x80), mk_u32(b, 0xffffffff);
+    mk_u8(b, 3), mk_u8(b, 0x80), mk_u32(b, 2);
+    mk_save(b, "virtio_net", "transport_queue_sel_past_queues_notify_ffffffff");
+}
+
+/* Queue sizes and ring placements, and queue setup out of order. */
+static void vn_transport_queues(struct mk *b)
+{
     static const struct {
         const char *name;
         uint16_t num;
@@ -181,124 +185,128 @@ static void vn_transport(void)
               {"transport_ring_straddling_ram_end", 64, 0x3fff0},
               {"transport_ring_inside_device_window", 64, 0xd0000000}};
     for (unsigned i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
-        mk_u8(&b, 0), mk_u8(&b, 8), mk_u64(&b, VN_LINUX);
-        mk_u16(&b, qs[i].num), mk_u32(&b, qs[i].desc), mk_u32(&b, 0x1800), mk_u32(&b, 0x1c00);
-        mk_u16(&b, 64), mk_u32(&b, 0x2000), mk_u32(&b, 0x2800), mk_u32(&b, 0x2c00);
-        vn_kick(&b, 0), vn_kick(&b, 1);
-        mk_save(&b, "virtio_net", qs[i].name);
+        mk_u8(b, 0), mk_u8(b, 8), mk_u64(b, VN_LINUX);
+        mk_u16(b, qs[i].num), mk_u32(b, qs[i].desc), mk_u32(b, 0x1800), mk_u32(b, 0x1c00);
+        mk_u16(b, 64), mk_u32(b, 0x2000), mk_u32(b, 0x2800), mk_u32(b, 0x2c00);
+        vn_kick(b, 0), vn_kick(b, 1);
+        mk_save(b, "virtio_net", qs[i].name);
     }
     /* QueueReady with no addresses, then DRIVER_OK. */
-    mk_u8(&b, 0);
-    vn_wr(&b, VMMIO_STATUS, 3, 0), vn_wr(&b, VMMIO_DRIVER_FEATURES_SEL, 1, 0);
-    vn_wr(&b, VMMIO_DRIVER_FEATURES, 1, 0), vn_wr(&b, VMMIO_STATUS, 11, 0);
-    vn_wr(&b, VMMIO_QUEUE_SEL, 0, 0), vn_wr(&b, VMMIO_QUEUE_NUM, 64, 0);
-    vn_wr(&b, VMMIO_QUEUE_READY, 1, 0), vn_wr(&b, VMMIO_STATUS, 15, 0), vn_kick(&b, 0);
-    mk_save(&b, "virtio_net", "transport_queue_ready_without_addresses");
-    vn_start(&b, 0, VN_LINUX);
-    vn_wr(&b, VMMIO_QUEUE_SEL, 1, 0), vn_wr(&b, VMMIO_QUEUE_NUM, 1024, 0);
-    vn_wr(&b, VMMIO_QUEUE_DESC_LOW, 0x30000, 0), vn_wr(&b, VMMIO_QUEUE_READY, 0, 0);
-    vn_rx_buffers(&b, 2, 1526, VIRTQ_DESC_F_WRITE);
-    mk_save(&b, "virtio_net", "transport_queue_writes_after_driver_ok");
-    mk_u8(&b, 0);
-    vn_wr(&b, VMMIO_STATUS, 3, 0), vn_wr(&b, VMMIO_STATUS, 7, 0), vn_kick(&b, 1);
-    mk_save(&b, "virtio_net", "status_driver_ok_without_features_ok");
-    vn_start(&b, 0, VN_LINUX);
-    vn_wr(&b, VMMIO_STATUS, 1, 0), vn_wr(&b, VMMIO_STATUS, 0x7f, 0), vn_kick(&b, 1);
-    mk_save(&b, "virtio_net", "status_bits_cleared_undefined_bits");
-    mk_u8(&b, 0), vn_kick(&b, 0), vn_kick(&b, 1), vn_wr(&b, VMMIO_STATUS, 3, 0), vn_kick(&b, 1);
-    mk_save(&b, "virtio_net", "status_kick_before_driver_ok");
-    vn_start(&b, 0, VN_LINUX);
-    vn_wr(&b, VMMIO_STATUS, 0x80 | 15, 0), vn_rx_buffers(&b, 2, 1526, VIRTQ_DESC_F_WRITE);
-    mk_save(&b, "virtio_net", "status_kick_after_failed");
-    vn_start(&b, 0, ~0ull);
-    vn_rx_buffers(&b, 2, 1526, VIRTQ_DESC_F_WRITE), mk_u8(&b, 1), mk_u16(&b, 0x70), mk_u8(&b, 0);
-    mk_save(&b, "virtio_net", "status_ack_features_never_offered");
-    vn_start(&b, 0, VN_LINUX);
-    vn_wr(&b, VMMIO_DRIVER_FEATURES_SEL, 0, 0), vn_wr(&b, VMMIO_DRIVER_FEATURES, 0xffffffff, 0);
-    vn_wr(&b, VMMIO_DRIVER_FEATURES_SEL, 1, 0), vn_wr(&b, VMMIO_DRIVER_FEATURES, 0, 0);
-    mk_save(&b, "virtio_net", "status_features_changed_after_features_ok");
-    free(b.p);
+    mk_u8(b, 0);
+    vn_wr(b, VMMIO_STATUS, 3, 0), vn_wr(b, VMMIO_DRIVER_FEATURES_SEL, 1, 0);
+    vn_wr(b, VMMIO_DRIVER_FEATURES, 1, 0), vn_wr(b, VMMIO_STATUS, 11, 0);
+    vn_wr(b, VMMIO_QUEUE_SEL, 0, 0), vn_wr(b, VMMIO_QUEUE_NUM, 64, 0);
+    vn_wr(b, VMMIO_QUEUE_READY, 1, 0), vn_wr(b, VMMIO_STATUS, 15, 0), vn_kick(b, 0);
+    mk_save(b, "virtio_net", "transport_queue_ready_without_addresses");
+    vn_start(b, 0, VN_LINUX);
+    vn_wr(b, VMMIO_QUEUE_SEL, 1, 0), vn_wr(b, VMMIO_QUEUE_NUM, 1024, 0);
+    vn_wr(b, VMMIO_QUEUE_DESC_LOW, 0x30000, 0), vn_wr(b, VMMIO_QUEUE_READY, 0, 0);
+    vn_rx_buffers(b, 2, 1526, VIRTQ_DESC_F_WRITE);
+    mk_save(b, "virtio_net", "transport_queue_writes_after_driver_ok");
 }
 
-/* Split-ring items on the TX queue, and virtio-net header and buffer items. */
-static void vn_ring_items(void)
+/* Device status misuse. */
+static void vn_status_items(struct mk *b)
 {
-    struct mk b = {0};
-    static const struct virtio_net_hdr_v1 z;
-    size_t n = mk_arp_request(frame, MK_GUEST_IP, MK_GW_IP);
-    vn_start(&b, 0, VN_LINUX);
-    vn_d(&b, 1, 0, VN_BUF, 64, VIRTQ_DESC_F_NEXT, 0), vn_post(&b, 1, 0), vn_kick(&b, 1);
-    vn_d(&b, 1, 1, VN_BUF, 64, VIRTQ_DESC_F_NEXT, 2), vn_d(&b, 1, 2, VN_BUF, 64, 1, 1);
-    vn_post(&b, 1, 1), vn_kick(&b, 1);
-    mk_save(&b, "virtio_net", "split_circular_chains_tx");
-    vn_start(&b, 0, VN_LINUX);
-    vn_d(&b, 1, 0, VN_BUF, 64, VIRTQ_DESC_F_NEXT, 200), vn_post(&b, 1, 0);
-    vn_post(&b, 1, 64), vn_kick(&b, 1);
-    mk_save(&b, "virtio_net", "split_next_and_avail_past_queue_size");
-    vn_start(&b, 0, VN_LINUX);
-    vn_d(&b, 1, 0, VN_BUF, 64, 0, 0);
+    mk_u8(b, 0);
+    vn_wr(b, VMMIO_STATUS, 3, 0), vn_wr(b, VMMIO_STATUS, 7, 0), vn_kick(b, 1);
+    mk_save(b, "virtio_net", "status_driver_ok_without_features_ok");
+    vn_start(b, 0, VN_LINUX);
+    vn_wr(b, VMMIO_STATUS, 1, 0), vn_wr(b, VMMIO_STATUS, 0x7f, 0), vn_kick(b, 1);
+    mk_save(b, "virtio_net", "status_bits_cleared_undefined_bits");
+    mk_u8(b, 0), vn_kick(b, 0), vn_kick(b, 1), vn_wr(b, VMMIO_STATUS, 3, 0), vn_kick(b, 1);
+    mk_save(b, "virtio_net", "status_kick_before_driver_ok");
+    vn_start(b, 0, VN_LINUX);
+    vn_wr(b, VMMIO_STATUS, 0x80 | 15, 0), vn_rx_buffers(b, 2, 1526, VIRTQ_DESC_F_WRITE);
+    mk_save(b, "virtio_net", "status_kick_after_failed");
+    vn_start(b, 0, ~0ull);
+    vn_rx_buffers(b, 2, 1526, VIRTQ_DESC_F_WRITE), mk_u8(b, 1), mk_u16(b, 0x70), mk_u8(b, 0);
+    mk_save(b, "virtio_net", "status_ack_features_never_offered");
+    vn_start(b, 0, VN_LINUX);
+    vn_wr(b, VMMIO_DRIVER_FEATURES_SEL, 0, 0), vn_wr(b, VMMIO_DRIVER_FEATURES, 0xffffffff, 0);
+    vn_wr(b, VMMIO_DRIVER_FEATURES_SEL, 1, 0), vn_wr(b, VMMIO_DRIVER_FEATURES, 0, 0);
+    mk_save(b, "virtio_net", "status_features_changed_after_features_ok");
+}
+
+/* Split-ring items: chains and avail ring entries on the TX queue. */
+static void vn_chain_items(struct mk *b)
+{
+    vn_start(b, 0, VN_LINUX);
+    vn_d(b, 1, 0, VN_BUF, 64, VIRTQ_DESC_F_NEXT, 0), vn_post(b, 1, 0), vn_kick(b, 1);
+    vn_d(b, 1, 1, VN_BUF, 64, VIRTQ_DESC_F_NEXT, 2), vn_d(b, 1, 2, VN_BUF, 64, 1, 1);
+    vn_post(b, 1, 1), vn_kick(b, 1);
+    mk_save(b, "virtio_net", "split_circular_chains_tx");
+    vn_start(b, 0, VN_LINUX);
+    vn_d(b, 1, 0, VN_BUF, 64, VIRTQ_DESC_F_NEXT, 200), vn_post(b, 1, 0);
+    vn_post(b, 1, 64), vn_kick(b, 1);
+    mk_save(b, "virtio_net", "split_next_and_avail_past_queue_size");
+    vn_start(b, 0, VN_LINUX);
+    vn_d(b, 1, 0, VN_BUF, 64, 0, 0);
     for (int i = 0; i < 5; i++)
-        vn_post(&b, 1, 0);
-    vn_kick(&b, 1);
-    mk_save(&b, "virtio_net", "split_same_head_posted_many_times");
-    vn_start(&b, 0, VN_LINUX);
+        vn_post(b, 1, 0);
+    vn_kick(b, 1);
+    mk_save(b, "virtio_net", "split_same_head_posted_many_times");
+    vn_start(b, 0, VN_LINUX);
     uint8_t idx[2] = {200, 0};
-    vn_memw(&b, vn_avail[1] + 2, idx, 2), vn_kick(&b, 1);
-    mk_save(&b, "virtio_net", "split_avail_idx_jump_past_size");
-    vn_start(&b, 0, VN_LINUX);
-    vn_d(&b, 0, 0, 0xd0000000, 2048, VIRTQ_DESC_F_WRITE, 0), vn_post(&b, 0, 0);
-    vn_d(&b, 0, 1, vn_used[0], 2048, VIRTQ_DESC_F_WRITE, 0), vn_post(&b, 0, 1);
-    vn_d(&b, 0, 2, 0xfffffffffffff000ull, 0x2000, VIRTQ_DESC_F_WRITE, 0), vn_post(&b, 0, 2);
-    vn_kick(&b, 0), vn_frame(&b, NULL, frame, n), vn_frame(&b, NULL, frame, n);
-    mk_save(&b, "virtio_net", "split_rx_desc_mmio_ring_overflow");
-    vn_start(&b, 0, VN_LINUX);
-    vn_d(&b, 1, 0, VN_BUF, 0, VIRTQ_DESC_F_NEXT, 1), vn_d(&b, 1, 1, VN_BUF, 0xffffffff, 0, 0);
-    vn_post(&b, 1, 0), vn_kick(&b, 1);
-    mk_save(&b, "virtio_net", "split_desc_len_zero_and_ffffffff");
-    vn_start(&b, 0, VN_LINUX);
-    vn_d(&b, 0, 0, VN_BUF, 2048, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 1);
-    vn_d(&b, 0, 1, VN_BUF + 4096, 64, 0, 0), vn_post(&b, 0, 0), vn_kick(&b, 0);
-    vn_frame(&b, NULL, frame, n);
-    mk_save(&b, "virtio_net", "split_readable_after_writable_rx");
-    vn_start(&b, 0, VN_LINUX & ~F(VIRTIO_F_INDIRECT_DESC));
-    vn_d(&b, 1, 0, 0x3000, 32, VIRTQ_DESC_F_INDIRECT, 0), vn_post(&b, 1, 0), vn_kick(&b, 1);
-    mk_save(&b, "virtio_net", "split_indirect_without_feature");
-    vn_start(&b, 0, VN_LINUX);
-    vn_d(&b, 1, 0, 0x3000, 33, VIRTQ_DESC_F_INDIRECT, 0), vn_post(&b, 1, 0);
-    vn_d(&b, 1, 1, 0x3ffff0, 4096, VIRTQ_DESC_F_INDIRECT, 0), vn_post(&b, 1, 1), vn_kick(&b, 1);
-    mk_save(&b, "virtio_net", "split_indirect_bad_length_outside_ram");
-    vn_start(&b, 0, VN_LINUX);
-    uint8_t ev[2] = {0xff, 0xff};
-    vn_memw(&b, vn_avail[0] + 4 + 2 * VN_QSIZE, ev, 2),
-        vn_memw(&b, vn_avail[1] + 4 + 2 * VN_QSIZE, ev, 2);
-    vn_rx_buffers(&b, 4, 1526, VIRTQ_DESC_F_WRITE);
-    for (int i = 0; i < 3; i++)
-        vn_frame(&b, NULL, frame, n), vn_tx(&b, &z, frame, n);
-    mk_save(&b, "virtio_net", "split_used_event_ffff");
-    free(b.p);
+    vn_memw(b, vn_avail[1] + 2, idx, 2), vn_kick(b, 1);
+    mk_save(b, "virtio_net", "split_avail_idx_jump_past_size");
 }
 
-/* virtio-net header, buffer and host-fault items. */
-static void vn_net_items(void)
+/* Split-ring items: descriptor addresses, lengths, order and indirect tables; n bytes of the
+ * frame (an ARP request) are what the backend delivers. */
+static void vn_desc_items(struct mk *b, size_t n)
 {
-    struct mk b = {0};
     static const struct virtio_net_hdr_v1 z;
+    vn_start(b, 0, VN_LINUX);
+    vn_d(b, 0, 0, 0xd0000000, 2048, VIRTQ_DESC_F_WRITE, 0), vn_post(b, 0, 0);
+    vn_d(b, 0, 1, vn_used[0], 2048, VIRTQ_DESC_F_WRITE, 0), vn_post(b, 0, 1);
+    vn_d(b, 0, 2, 0xfffffffffffff000ull, 0x2000, VIRTQ_DESC_F_WRITE, 0), vn_post(b, 0, 2);
+    vn_kick(b, 0), vn_frame(b, NULL, frame, n), vn_frame(b, NULL, frame, n);
+    mk_save(b, "virtio_net", "split_rx_desc_mmio_ring_overflow");
+    vn_start(b, 0, VN_LINUX);
+    vn_d(b, 1, 0, VN_BUF, 0, VIRTQ_DESC_F_NEXT, 1), vn_d(b, 1, 1, VN_BUF, 0xffffffff, 0, 0);
+    vn_post(b, 1, 0), vn_kick(b, 1);
+    mk_save(b, "virtio_net", "split_desc_len_zero_and_ffffffff");
+    vn_start(b, 0, VN_LINUX);
+    vn_d(b, 0, 0, VN_BUF, 2048, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 1);
+    vn_d(b, 0, 1, VN_BUF + 4096, 64, 0, 0), vn_post(b, 0, 0), vn_kick(b, 0);
+    vn_frame(b, NULL, frame, n);
+    mk_save(b, "virtio_net", "split_readable_after_writable_rx");
+    vn_start(b, 0, VN_LINUX & ~F(VIRTIO_F_INDIRECT_DESC));
+    vn_d(b, 1, 0, 0x3000, 32, VIRTQ_DESC_F_INDIRECT, 0), vn_post(b, 1, 0), vn_kick(b, 1);
+    mk_save(b, "virtio_net", "split_indirect_without_feature");
+    vn_start(b, 0, VN_LINUX);
+    vn_d(b, 1, 0, 0x3000, 33, VIRTQ_DESC_F_INDIRECT, 0), vn_post(b, 1, 0);
+    vn_d(b, 1, 1, 0x3ffff0, 4096, VIRTQ_DESC_F_INDIRECT, 0), vn_post(b, 1, 1), vn_kick(b, 1);
+    mk_save(b, "virtio_net", "split_indirect_bad_length_outside_ram");
+    vn_start(b, 0, VN_LINUX);
+    uint8_t ev[2] = {0xff, 0xff};
+    vn_memw(b, vn_avail[0] + 4 + 2 * VN_QSIZE, ev, 2),
+        vn_memw(b, vn_avail[1] + 4 + 2 * VN_QSIZE, ev, 2);
+    vn_rx_buffers(b, 4, 1526, VIRTQ_DESC_F_WRITE);
+    for (int i = 0; i < 3; i++)
+        vn_frame(b, NULL, frame, n), vn_tx(b, &z, frame, n);
+    mk_save(b, "virtio_net", "split_used_event_ffff");
+}
+
+/* virtio-net header items (TX). */
+static void vn_hdr_items(struct mk *b)
+{
     size_t n = mk_arp_request(frame, MK_GUEST_IP, MK_GW_IP);
-    /* virtio-net headers. */
-    vn_start(&b, 0, VN_LINUX);
-    vn_d(&b, 1, 0, VN_BUF, 6, 0, 0), vn_post(&b, 1, 0), vn_kick(&b, 1);
-    vn_d(&b, 1, 1, VN_BUF, 12, 0, 0), vn_post(&b, 1, 1), vn_kick(&b, 1);
-    vn_d(&b, 1, 2, VN_BUF, 5, VIRTQ_DESC_F_NEXT, 3), vn_d(&b, 1, 3, VN_BUF + 64, 7, 1, 4);
-    vn_d(&b, 1, 4, VN_BUF + 128, (uint32_t)n, 0, 0), vn_post(&b, 1, 2), vn_kick(&b, 1);
-    vn_d(&b, 1, 5, VN_BUF, 13, 0, 0), vn_post(&b, 1, 5), vn_kick(&b, 1);
-    mk_save(&b, "virtio_net", "net_tx_short_header_only_split_one_byte");
-    vn_start(&b, 1, VN_LINUX | VN_TSO);
+    vn_start(b, 0, VN_LINUX);
+    vn_d(b, 1, 0, VN_BUF, 6, 0, 0), vn_post(b, 1, 0), vn_kick(b, 1);
+    vn_d(b, 1, 1, VN_BUF, 12, 0, 0), vn_post(b, 1, 1), vn_kick(b, 1);
+    vn_d(b, 1, 2, VN_BUF, 5, VIRTQ_DESC_F_NEXT, 3), vn_d(b, 1, 3, VN_BUF + 64, 7, 1, 4);
+    vn_d(b, 1, 4, VN_BUF + 128, (uint32_t)n, 0, 0), vn_post(b, 1, 2), vn_kick(b, 1);
+    vn_d(b, 1, 5, VN_BUF, 13, 0, 0), vn_post(b, 1, 5), vn_kick(b, 1);
+    mk_save(b, "virtio_net", "net_tx_short_header_only_split_one_byte");
+    vn_start(b, 1, VN_LINUX | VN_TSO);
     static const uint8_t big[1024];
     for (uint32_t off = 0; off < 66000; off += 1024)
-        vn_memw(&b, 0x10000 + off, big, 1024);
-    vn_d(&b, 1, 0, 0x10000, 12, VIRTQ_DESC_F_NEXT, 1), vn_d(&b, 1, 1, 0x10000 + 12, 65600, 0, 0);
-    vn_post(&b, 1, 0), vn_kick(&b, 1);
-    mk_save(&b, "virtio_net", "net_tx_frame_over_64k");
+        vn_memw(b, 0x10000 + off, big, 1024);
+    vn_d(b, 1, 0, 0x10000, 12, VIRTQ_DESC_F_NEXT, 1), vn_d(b, 1, 1, 0x10000 + 12, 65600, 0, 0);
+    vn_post(b, 1, 0), vn_kick(b, 1);
+    mk_save(b, "virtio_net", "net_tx_frame_over_64k");
     static const struct {
         const char *name;
         uint8_t flags, gso;
@@ -312,53 +320,69 @@ static void vn_net_items(void)
               {"net_tx_gso_size_zero", 1, 1, 54, 0, 34, 16}};
     n = mk_tcp(frame, MK_GUEST_IP, MK_GW_IP, 40000, 5001, 0x18, 3000, 1);
     for (unsigned i = 0; i < sizeof(hs) / sizeof(hs[0]); i++) {
-        vn_start(&b, 1, VN_LINUX | VN_TSO);
+        vn_start(b, 1, VN_LINUX | VN_TSO);
         struct virtio_net_hdr_v1 h =
             vn_hdr(hs[i].flags, hs[i].gso, hs[i].hl, hs[i].gs, hs[i].cs, hs[i].co);
-        vn_tx(&b, &h, frame, n);
-        mk_save(&b, "virtio_net", hs[i].name);
+        vn_tx(b, &h, frame, n);
+        mk_save(b, "virtio_net", hs[i].name);
     }
-    n = mk_arp_request(frame, MK_GUEST_IP, MK_GW_IP);
-    vn_start(&b, 0, VN_LINUX);
-    vn_rx_buffers(&b, 2, 1526, 0), vn_rx_buffers(&b, 2, 0, VIRTQ_DESC_F_WRITE);
-    vn_rx_buffers(&b, 2, 8, VIRTQ_DESC_F_WRITE), vn_frame(&b, NULL, frame, n);
-    mk_save(&b, "virtio_net", "net_rx_buffers_readonly_zero_small");
-    vn_start(&b, 1, VN_LINUX & ~F(VIRTIO_NET_F_MRG_RXBUF));
-    vn_rx_buffers(&b, 8, 1526, VIRTQ_DESC_F_WRITE);
+}
+
+/* RX buffer items. */
+static void vn_rx_items(struct mk *b)
+{
+    size_t n = mk_arp_request(frame, MK_GUEST_IP, MK_GW_IP);
+    vn_start(b, 0, VN_LINUX);
+    vn_rx_buffers(b, 2, 1526, 0), vn_rx_buffers(b, 2, 0, VIRTQ_DESC_F_WRITE);
+    vn_rx_buffers(b, 2, 8, VIRTQ_DESC_F_WRITE), vn_frame(b, NULL, frame, n);
+    mk_save(b, "virtio_net", "net_rx_buffers_readonly_zero_small");
+    vn_start(b, 1, VN_LINUX & ~F(VIRTIO_NET_F_MRG_RXBUF));
+    vn_rx_buffers(b, 8, 1526, VIRTQ_DESC_F_WRITE);
     struct virtio_net_hdr_v1 g = vn_hdr(1, VIRTIO_NET_HDR_GSO_TCPV4, 54, 1448, 34, 16);
     n = mk_tcp(frame, MK_GW_IP, MK_GUEST_IP, 5001, 40000, 0x18, 9000, 1);
-    vn_frame(&b, &g, frame, n), vn_frame(&b, NULL, frame, n);
-    mk_save(&b, "virtio_net", "net_rx_large_frame_without_mrg_rxbuf_or_tso");
-    /* Host-side faults (section 4). */
-    n = mk_arp_request(frame, MK_GUEST_IP, MK_GW_IP);
-    vn_start(&b, 0, VN_LINUX);
-    mk_u8(&b, 5), mk_u8(&b, 1); /* EAGAIN */
+    vn_frame(b, &g, frame, n), vn_frame(b, NULL, frame, n);
+    mk_save(b, "virtio_net", "net_rx_large_frame_without_mrg_rxbuf_or_tso");
+}
+
+/* Host-side faults (section 4). */
+static void vn_host_items(struct mk *b)
+{
+    static const struct virtio_net_hdr_v1 z;
+    size_t n = mk_arp_request(frame, MK_GUEST_IP, MK_GW_IP);
+    vn_start(b, 0, VN_LINUX);
+    mk_u8(b, 5), mk_u8(b, 1); /* EAGAIN */
     for (int i = 0; i < 31; i++)
-        vn_tx(&b, &z, frame, n);
-    mk_u8(&b, 5), mk_u8(&b, 0), mk_u8(&b, 9);
-    mk_save(&b, "virtio_net", "net_tx_ring_full_backend_eagain");
-    vn_start(&b, 0, VN_LINUX);
-    mk_u8(&b, 5), mk_u8(&b, 4), mk_u8(&b, 7), mk_u8(&b, 0), vn_tx(&b, &z, frame, n);
-    mk_u8(&b, 5), mk_u8(&b, 3), mk_u8(&b, 7), mk_u8(&b, 1), vn_tx(&b, &z, frame, n);
-    mk_u8(&b, 5), mk_u8(&b, 0), vn_tx(&b, &z, frame, n);
-    mk_save(&b, "virtio_net", "host_tap_gone_einval_link_down");
-    vn_start(&b, 0, VN_LINUX);
+        vn_tx(b, &z, frame, n);
+    mk_u8(b, 5), mk_u8(b, 0), mk_u8(b, 9);
+    mk_save(b, "virtio_net", "net_tx_ring_full_backend_eagain");
+    vn_start(b, 0, VN_LINUX);
+    mk_u8(b, 5), mk_u8(b, 4), mk_u8(b, 7), mk_u8(b, 0), vn_tx(b, &z, frame, n);
+    mk_u8(b, 5), mk_u8(b, 3), mk_u8(b, 7), mk_u8(b, 1), vn_tx(b, &z, frame, n);
+    mk_u8(b, 5), mk_u8(b, 0), vn_tx(b, &z, frame, n);
+    mk_save(b, "virtio_net", "host_tap_gone_einval_link_down");
+    vn_start(b, 0, VN_LINUX);
     for (int i = 0; i < 300; i++)
-        vn_frame(&b, NULL, frame, n);
-    vn_rx_buffers(&b, 4, 1526, VIRTQ_DESC_F_WRITE);
-    mk_save(&b, "virtio_net", "host_flood_rx_ring_full");
-    vn_start(&b, 0, VN_LINUX);
-    mk_u8(&b, 5), mk_u8(&b, 1);
-    vn_tx(&b, &z, frame, n), vn_tx(&b, &z, frame, n), vn_frame(&b, NULL, frame, n);
-    mk_u8(&b, 6), mk_u8(&b, 5), mk_u8(&b, 0), vn_frame(&b, NULL, frame, n), mk_u8(&b, 9);
-    mk_save(&b, "virtio_net", "host_reset_during_tx_rx");
-    free(b.p);
+        vn_frame(b, NULL, frame, n);
+    vn_rx_buffers(b, 4, 1526, VIRTQ_DESC_F_WRITE);
+    mk_save(b, "virtio_net", "host_flood_rx_ring_full");
+    vn_start(b, 0, VN_LINUX);
+    mk_u8(b, 5), mk_u8(b, 1);
+    vn_tx(b, &z, frame, n), vn_tx(b, &z, frame, n), vn_frame(b, NULL, frame, n);
+    mk_u8(b, 6), mk_u8(b, 5), mk_u8(b, 0), vn_frame(b, NULL, frame, n), mk_u8(b, 9);
+    mk_save(b, "virtio_net", "host_reset_during_tx_rx");
 }
 
 void mk_corpus_virtio_net(void)
 {
+    struct mk b = {0};
     vn_linux();
-    vn_transport();
-    vn_ring_items();
-    vn_net_items();
+    vn_transport_regs(&b);
+    vn_transport_queues(&b);
+    vn_status_items(&b);
+    vn_chain_items(&b);
+    vn_desc_items(&b, mk_arp_request(frame, MK_GUEST_IP, MK_GW_IP));
+    vn_hdr_items(&b);
+    vn_rx_items(&b);
+    vn_host_items(&b);
+    free(b.p);
 }
