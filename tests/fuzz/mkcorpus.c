@@ -55,6 +55,16 @@ void mk_u64(struct mk *b, uint64_t v)
     mk_u32(b, (uint32_t)(v >> 32));
 }
 
+void mk_vq_desc(uint8_t d[16], uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
+{
+    for (int k = 0; k < 8; k++)
+        d[k] = (uint8_t)(addr >> (8 * k));
+    for (int k = 0; k < 4; k++)
+        d[8 + k] = (uint8_t)(len >> (8 * k));
+    d[12] = (uint8_t)flags, d[13] = (uint8_t)(flags >> 8), d[14] = (uint8_t)next,
+    d[15] = (uint8_t)(next >> 8);
+}
+
 void mk_frame(struct mk *b, uint8_t op, const void *hdr, const uint8_t *f, size_t n)
 {
     static const uint8_t zero[12];
@@ -216,13 +226,7 @@ static uint8_t vq_ram[VQ_IMAGE];
 static void vq_desc(uint32_t table, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
                     uint16_t next)
 {
-    uint8_t *d = vq_ram + table + 16 * i;
-    for (int k = 0; k < 8; k++)
-        d[k] = (uint8_t)(addr >> (8 * k));
-    for (int k = 0; k < 4; k++)
-        d[8 + k] = (uint8_t)(len >> (8 * k));
-    d[12] = (uint8_t)flags, d[13] = (uint8_t)(flags >> 8), d[14] = (uint8_t)next,
-    d[15] = (uint8_t)(next >> 8);
+    mk_vq_desc(vq_ram + table + 16 * i, addr, len, flags, next);
 }
 
 static void vq_avail(unsigned n, const uint16_t *heads, uint16_t idx)

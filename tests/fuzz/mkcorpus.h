@@ -17,6 +17,8 @@ void mk_u16(struct mk *b, uint16_t v);
 void mk_u32(struct mk *b, uint32_t v);
 void mk_u64(struct mk *b, uint64_t v);
 void mk_bytes(struct mk *b, const void *p, size_t n);
+/* mk_vq_desc: a split-ring descriptor (virtio 1.1 section 2.6.5) at d, little-endian. */
+void mk_vq_desc(uint8_t d[16], uint64_t addr, uint32_t len, uint16_t flags, uint16_t next);
 /* mk_frame: a frame record of the harness (fz_take_frame): opcode op, the 12-byte virtio-net
  * header hdr (zeros if NULL), u16 length n, then n bytes of f. */
 void mk_frame(struct mk *b, uint8_t op, const void *hdr, const uint8_t *f, size_t n);

@@ -47,12 +47,7 @@ static void vn_d(struct mk *b, unsigned q, unsigned i, uint64_t addr, uint32_t l
                  uint16_t next)
 {
     uint8_t d[16];
-    for (int k = 0; k < 8; k++)
-        d[k] = (uint8_t)(addr >> (8 * k));
-    for (int k = 0; k < 4; k++)
-        d[8 + k] = (uint8_t)(len >> (8 * k));
-    d[12] = (uint8_t)fl, d[13] = (uint8_t)(fl >> 8), d[14] = (uint8_t)next,
-    d[15] = (uint8_t)(next >> 8);
+    mk_vq_desc(d, addr, len, fl, next);
     vn_memw(b, vn_desc[q] + 16 * i, d, 16);
 }
 
