@@ -101,6 +101,11 @@ int bench_dev_parse(int argc, char **argv, struct bench_dev_opts *o, bool with_r
     return rc;
 }
 
+unsigned bench_pow2_or(unsigned v, unsigned lo, unsigned hi, unsigned def)
+{
+    return v >= lo && v <= hi && v && (v & (v - 1)) == 0 ? v : def;
+}
+
 bool bench_dev_wanted(const struct bench_dev_opts *o, bool tx, size_t size)
 {
     return (!o->only || strcmp(o->only, tx ? "tx" : "rx") == 0) && (!o->size || o->size == size);

@@ -54,6 +54,10 @@ struct bench_dev_opts {
  * becomes 1.0; batch and ring are the caller's to check. */
 int bench_dev_parse(int argc, char **argv, struct bench_dev_opts *o, bool with_ring);
 
+/* bench_pow2_or: v when it is a power of two from lo to hi, else def (batches divide the
+ * time-check step of 1024 frames; rings are powers of two, virtio 1.1 §2.7). */
+unsigned bench_pow2_or(unsigned v, unsigned lo, unsigned hi, unsigned def);
+
 /* bench_dev_wanted: whether o selects the case of direction tx (else rx) and nominal size. */
 bool bench_dev_wanted(const struct bench_dev_opts *o, bool tx, size_t size);
 

@@ -339,8 +339,7 @@ int main(int argc, char **argv)
     if (rc)
         return bench_usage(rc, "usage: e1000_bench [--seconds N] [--quick] [--only tx|rx] "
                                "[--size 64|1514] [--batch N] [--no-ref]\n");
-    if (opt.batch == 0 || opt.batch > BATCH_MAX || TIME_STEP % opt.batch)
-        opt.batch = BATCH_DEF; /* a power of two up to 1024 */
+    opt.batch = bench_pow2_or(opt.batch, 1, BATCH_MAX, BATCH_DEF);
     size_t sizes[] = {64, 1514};
     for (int dir = 0; dir < 2; dir++)
         for (size_t s = 0; s < 2; s++)

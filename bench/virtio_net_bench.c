@@ -172,10 +172,8 @@ int main(int argc, char **argv)
     if (rc)
         return bench_usage(rc, "usage: virtio_net_bench [--seconds N] [--quick] [--only tx|rx] "
                                "[--size 64|1500|65536] [--batch N] [--ring N] [--no-ref]\n");
-    if (g_opt.batch == 0 || g_opt.batch > BATCH_MAX || TIME_STEP % g_opt.batch)
-        g_opt.batch = BATCH_DEF; /* a power of two up to 256 */
-    if (g_opt.ring < 64 || g_opt.ring > VIRTQ_MAX_SIZE || (g_opt.ring & (g_opt.ring - 1)))
-        g_opt.ring = RING_DEF; /* a power of two, 64 to 1024 */
+    g_opt.batch = bench_pow2_or(g_opt.batch, 1, BATCH_MAX, BATCH_DEF);
+    g_opt.ring = bench_pow2_or(g_opt.ring, 64, VIRTQ_MAX_SIZE, RING_DEF);
     size_t sizes[] = {64, 1500, 65536};
     fprintf(
         stderr,
