@@ -12,9 +12,11 @@
 #include "vmm/evloop.h"
 #include "vmm/guestmem.h"
 
+#include <endian.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define RAM_SIZE   (64u << 20)
 #define MMIO_BASE  0xd0000000ull
@@ -80,17 +82,53 @@ struct bench {
 
 /* --- virtio_net_bench_dev.c: null backend, guest memory, frames, setup ------------------------ */
 
-/* vnb_put16 / vnb_get16 / vnb_get32: little-endian values at guest address gpa. */
-void vnb_put16(struct bench *b, uint64_t gpa, uint16_t v);
-uint16_t vnb_get16(struct bench *b, uint64_t gpa);
-uint32_t vnb_get32(struct bench *b, uint64_t gpa);
+/* vnb_put16 ... vnb_get32: little-endian values at guest address gpa (inline: the driver's
+ * ring work does them for every frame). */
+static inline void vnb_put16(struct bench *b, uint64_t gpa, uint16_t v)
+{
+    uint16_t le = htole16(v);
+    memcpy(b->ram + gpa, &le, 2);
+}
+
+static inline void vnb_put32(struct bench *b, uint64_t gpa, uint32_t v)
+{
+    uint32_t le = htole32(v);
+    memcpy(b->ram + gpa, &le, 4);
+}
+
+static inline void vnb_put64(struct bench *b, uint64_t gpa, uint64_t v)
+{
+    uint64_t le = htole64(v);
+    memcpy(b->ram + gpa, &le, 8);
+}
+
+static inline uint16_t vnb_get16(struct bench *b, uint64_t gpa)
+{
+    uint16_t le;
+    memcpy(&le, b->ram + gpa, 2);
+    return le16toh(le);
+}
+
+static inline uint32_t vnb_get32(struct bench *b, uint64_t gpa)
+{
+    uint32_t le;
+    memcpy(&le, b->ram + gpa, 4);
+    return le32toh(le);
+}
 
 /* vnb_wr: writes v to the virtio-mmio register at off. */
 void vnb_wr(struct bench *b, uint64_t off, uint32_t v);
 
 /* vnb_set_desc: descriptor i of the table at guest address table. */
-void vnb_set_desc(struct bench *b, uint64_t table, uint16_t i, uint64_t addr, uint32_t len,
-                  uint16_t flags, uint16_t next);
+static inline void vnb_set_desc(struct bench *b, uint64_t table, uint16_t i, uint64_t addr,
+                                uint32_t len, uint16_t flags, uint16_t next)
+{
+    uint64_t d = table + 16ull * i;
+    vnb_put64(b, d, addr);
+    vnb_put32(b, d + 8, len);
+    vnb_put16(b, d + 12, flags);
+    vnb_put16(b, d + 14, next);
+}
 
 /* vnb_case_init: the case of direction tx (else rx) and nominal size 64, 1500 or 65536, its
  * frame template allocated (the caller frees c->frame). Returns 0, or -1 without memory. */

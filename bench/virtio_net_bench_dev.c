@@ -80,38 +80,6 @@ static struct irq_line irq = {null_irq_set, null_irq_pulse, NULL, 5, -1};
 
 /* --- guest memory and registers ---------------------------------------------------------- */
 
-void vnb_put16(struct bench *b, uint64_t gpa, uint16_t v)
-{
-    uint16_t le = htole16(v);
-    memcpy(b->ram + gpa, &le, 2);
-}
-
-static void put32(struct bench *b, uint64_t gpa, uint32_t v)
-{
-    uint32_t le = htole32(v);
-    memcpy(b->ram + gpa, &le, 4);
-}
-
-static void put64(struct bench *b, uint64_t gpa, uint64_t v)
-{
-    uint64_t le = htole64(v);
-    memcpy(b->ram + gpa, &le, 8);
-}
-
-uint16_t vnb_get16(struct bench *b, uint64_t gpa)
-{
-    uint16_t le;
-    memcpy(&le, b->ram + gpa, 2);
-    return le16toh(le);
-}
-
-uint32_t vnb_get32(struct bench *b, uint64_t gpa)
-{
-    uint32_t le;
-    memcpy(&le, b->ram + gpa, 4);
-    return le32toh(le);
-}
-
 void vnb_wr(struct bench *b, uint64_t off, uint32_t v)
 {
     uint8_t d[4];
@@ -124,16 +92,6 @@ static uint32_t rd(struct bench *b, uint64_t off)
     uint8_t d[4];
     virtio_mmio_io(b->t, off, d, 4, false);
     return (uint32_t)iobus_get_le(d, 4);
-}
-
-void vnb_set_desc(struct bench *b, uint64_t table, uint16_t i, uint64_t addr, uint32_t len,
-                  uint16_t flags, uint16_t next)
-{
-    uint64_t d = table + 16ull * i;
-    put64(b, d, addr);
-    put32(b, d + 8, len);
-    vnb_put16(b, d + 12, flags);
-    vnb_put16(b, d + 14, next);
 }
 
 /* --- frames ---------------------------------------------------------------------------- */
