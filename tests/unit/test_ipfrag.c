@@ -20,7 +20,7 @@
 
 static struct ipfrag *t;
 static struct ipfrag_out out;
-static uint8_t data[MAX_DGRM];         /* the datagram's payload */
+static uint8_t data[MAX_DGRM + 64];    /* the datagram's payload (and past its end) */
 static uint8_t f[FN_ETH_HLEN + 70000]; /* one fragment */
 
 static void setup(void)
