@@ -1,5 +1,5 @@
 /* The backend side of the network layer, after bhyve's net_backends.h: an opaque netdev with
- * an ops table per backend type, registered in one explicit table in netdev.c. Backends
+ * an ops table per backend type, registered in one explicit table in netdev_setup.c. Backends
  * and the code that creates them (vmm/) include this; NIC models include only netdev.h. */
 #ifndef NICVM_NET_BACKEND_H
 #define NICVM_NET_BACKEND_H
@@ -32,6 +32,9 @@ struct netdev_backend_ops {
     int (*set_rx_offloads)(struct netdev *nd, unsigned tun_flags);
     /* close: releases everything open() acquired. */
     void (*close)(struct netdev *nd);
+    /* info: the backend's own report, a new jansson object that netdev_info() puts under
+     * "backend" (user: IPv4 reassembly counters). May be NULL. */
+    json_t *(*info)(struct netdev *nd);
 };
 
 /* netdev_create: a backend from "-netdev TYPE,id=ID,..." options, on the given loop. Returns

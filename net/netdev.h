@@ -119,7 +119,8 @@ void netdev_set_link(struct netdev *nd, bool up);
 const struct netdev_stats *netdev_get_stats(const struct netdev *nd);
 
 /* netdev_info: id, type, peer NIC, link, offload capability and counters (drops by reason,
- * EAGAIN waits, software offloads, queue depths) as a new jansson object. Loop thread, or
+ * EAGAIN waits, software offloads, queue depths), and the backend's own report under "backend"
+ * when it has one (user: IPv4 reassembly), as a new jansson object. Loop thread, or
  * racy reads for display. */
 json_t *netdev_info(const struct netdev *nd);
 

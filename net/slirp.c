@@ -435,6 +435,13 @@ json_t *slirp_ipfrag_info(struct netdev *nd)
                      (int)st->in_progress, "held_bytes_now", (int)st->held_bytes);
 }
 
+/* The user backend's part of netdev_info(): {"ipv4_reassembly": {...}}. */
+static json_t *slirp_backend_info(struct netdev *nd)
+{
+    json_t *frag = slirp_ipfrag_info(nd);
+    return frag ? json_pack("{s:o}", "ipv4_reassembly", frag) : NULL;
+}
+
 const struct netdev_backend_ops slirp_backend_ops = {
     .type = "user",
     .summary = "user-mode NAT with DHCP, DNS and port forwarding (libslirp)",
@@ -442,4 +449,5 @@ const struct netdev_backend_ops slirp_backend_ops = {
     .open = slirp_open,
     .send = slirp_send,
     .close = slirp_close,
+    .info = slirp_backend_info,
 };

@@ -941,6 +941,13 @@ START_TEST(test_lone_last_fragment)
     ck_assert_uint_eq(st->duplicates, 1);
     ck_assert_uint_eq(st->in_progress, 1);
     ck_assert_uint_eq(st->reassembled, 0);
+    /* The monitor's and --exit-stats' netdev report carries the same counters. */
+    json_t *info = netdev_info(nd);
+    json_t *frag = json_object_get(json_object_get(info, "backend"), "ipv4_reassembly");
+    ck_assert_ptr_nonnull(frag);
+    ck_assert_int_eq(json_integer_value(json_object_get(frag, "fragments_held")), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(frag, "in_progress_now")), 1);
+    json_decref(info);
     ping(GW_IP, 5);
     close_user();
 }
