@@ -381,3 +381,21 @@ unsigned long netdump_frames(const struct netdump *d)
 {
     return d ? d->frames : 0;
 }
+
+struct netdev *netdump_netdev(const struct netdump *d)
+{
+    return d->nd;
+}
+
+const char *netdump_id(const struct netdump *d)
+{
+    return d->id;
+}
+
+json_t *netdump_info(const struct netdump *d)
+{
+    return json_pack("{s:s, s:s?, s:s, s:s, s:I, s:I, s:b}", "id", d->id, "netdev",
+                     d->nd ? netdev_id(d->nd) : NULL, "file", d->path, "format",
+                     d->pcapng ? "pcapng" : "pcap", "snaplen", (json_int_t)d->maxlen, "frames",
+                     (json_int_t)d->frames, "failed", d->failed);
+}

@@ -53,4 +53,13 @@ void netdump_frame(void *opaque, enum netdev_dir dir, const struct virtio_net_hd
 /* netdump_frames: frames written so far. */
 unsigned long netdump_frames(const struct netdump *d);
 
+/* netdump_netdev / netdump_id: the netdev captured (NULL when not attached) and the
+ * capture's id (the filter-dump id, "monitor" for dump-start). */
+struct netdev *netdump_netdev(const struct netdump *d);
+const char *netdump_id(const struct netdump *d);
+
+/* netdump_info: id, netdev, file, format (pcap or pcapng), snaplen, frames written and
+ * whether a write failed, as a new jansson object. */
+json_t *netdump_info(const struct netdump *d);
+
 #endif

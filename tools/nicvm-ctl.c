@@ -40,7 +40,7 @@ static int ctl_usage(void)
             "  COMMAND  query-stats, query-network, query-virtqueue [device=ID], query-e1000,\n"
             "           set_link name=ID up=on|off, hostfwd_add|hostfwd_remove [netdev=ID]\n"
             "           rule=tcp:[HOST]:PORT-[GUEST]:PORT, dump-start netdev=ID file=PATH,\n"
-            "           dump-stop netdev=ID, quit, query-commands\n"
+            "           dump-stop netdev=ID|id=ID, query-dumps, quit, query-commands\n"
             "  --json   print the reply's JSON instead of tables\n");
     return CTL_USAGE;
 }

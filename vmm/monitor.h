@@ -28,6 +28,7 @@
 #define MONITOR_MAX_DUMPS   16
 
 struct netdev;
+struct netdump;
 struct monitor;
 
 /* What the VM provides. Called on the loop thread. */
@@ -46,6 +47,10 @@ struct monitor_env {
     struct machine *machine; /* devices (NICs report through board_device_info); may be NULL */
     const struct monitor_ops *ops;
     void *opaque;
+    /* The -object filter-dump captures: dump-stop may close one and set its entry to NULL
+     * (the owner closes what is left). May be NULL. */
+    struct netdump **dumps;
+    unsigned nr_dumps;
 };
 
 /* Counters, for tests and the log. */

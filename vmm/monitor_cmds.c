@@ -296,19 +296,72 @@ static int cmd_dump_start(struct monitor *m, json_t *args, json_t **ret, char *e
     return 0;
 }
 
+/* Closes capture *d (adding its report to stopped and its frames to *frames) and clears it. */
+static void mon_dump_close(struct netdump **d, json_t *stopped, unsigned long *frames)
+{
+    *frames += netdump_frames(*d);
+    json_array_append_new(stopped, netdump_info(*d));
+    netdump_close(*d);
+    *d = NULL;
+}
+
+/* dump-stop: by netdev, every capture of it (dump-start's and -object filter-dump's); by id,
+ * the filter-dump of that id (QEMU removes one with object-del). */
 static int cmd_dump_stop(struct monitor *m, json_t *args, json_t **ret, char *err, size_t errlen)
 {
-    const char *name = mon_str(args, "netdev");
-    struct netdev *nd = mon_resolve_netdev(m, name);
-    struct monitor_dump *slot = nd ? mon_dump_of(m, nd) : NULL;
-    if (!slot) {
-        snprintf(err, errlen, "no capture started with dump-start on '%s'", name);
+    const char *name = mon_str(args, "netdev"), *id = mon_str(args, "id");
+    const struct monitor_env *env = monitor_env_of(m);
+    struct netdev *nd = name ? mon_resolve_netdev(m, name) : NULL;
+    if (!name == !id) {
+        snprintf(err, errlen, "give either netdev or id");
+        return -EINVAL;
+    }
+    if (name && !nd) {
+        snprintf(err, errlen, "no netdev or NIC '%s'", name);
         return -ENOENT;
     }
-    unsigned long frames = netdump_frames(slot->dump);
-    netdump_close(slot->dump);
-    *slot = (struct monitor_dump){NULL, NULL};
-    *ret = json_pack("{s:I}", "frames", (json_int_t)frames);
+    unsigned long frames = 0;
+    json_t *stopped = json_array();
+    struct monitor_dump *slot = nd ? mon_dump_of(m, nd) : NULL;
+    if (slot) {
+        mon_dump_close(&slot->dump, stopped, &frames);
+        slot->nd = NULL;
+    }
+    for (unsigned i = 0; env->dumps && i < env->nr_dumps; i++) {
+        struct netdump **d = &env->dumps[i];
+        if (*d && (nd ? netdump_netdev(*d) == nd : strcmp(netdump_id(*d), id) == 0))
+            mon_dump_close(d, stopped, &frames);
+    }
+    if (json_array_size(stopped) == 0) {
+        json_decref(stopped);
+        snprintf(err, errlen, "no capture %s '%s'", nd ? "of" : "with id", nd ? name : id);
+        return -ENOENT;
+    }
+    *ret = json_pack("{s:I, s:o}", "frames", (json_int_t)frames, "stopped", stopped);
+    return 0;
+}
+
+/* query-dumps: every running capture, from dump-start or -object filter-dump. */
+static int cmd_query_dumps(struct monitor *m, json_t *args, json_t **ret, char *err, size_t errlen)
+{
+    const struct monitor_env *env = monitor_env_of(m);
+    json_t *list = json_array();
+    for (unsigned i = 0; i < MONITOR_MAX_DUMPS; i++) {
+        const struct monitor_dump *d = &monitor_dumps(m)[i];
+        if (d->dump) {
+            json_t *o = netdump_info(d->dump);
+            json_object_set_new(o, "origin", json_string("dump-start"));
+            json_array_append_new(list, o);
+        }
+    }
+    for (unsigned i = 0; env->dumps && i < env->nr_dumps; i++) {
+        if (env->dumps[i]) {
+            json_t *o = netdump_info(env->dumps[i]);
+            json_object_set_new(o, "origin", json_string("filter-dump"));
+            json_array_append_new(list, o);
+        }
+    }
+    *ret = list;
     return 0;
 }
 
@@ -353,7 +406,8 @@ static const struct mon_cmd mon_cmds[] = {
       {"file", MON_STR, false},
       {"vnet_hdr", MON_BOOL, true},
       {"maxlen", MON_INT, true}}},
-    {"dump-stop", cmd_dump_stop, {{"netdev", MON_STR, false}}},
+    {"dump-stop", cmd_dump_stop, {{"netdev", MON_STR, true}, {"id", MON_STR, true}}},
+    {"query-dumps", cmd_query_dumps, {{NULL}}},
     {"quit", cmd_quit, {{NULL}}},
 };
 

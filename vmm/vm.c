@@ -188,8 +188,8 @@ static const struct monitor_ops vm_monitor_ops = {vm_monitor_stats, vm_monitor_q
 /* The control socket listens from here on; it is served once vm_run starts the loop. */
 static int vm_open_monitor(struct vm *vm, char *err, size_t errlen)
 {
-    struct monitor_env env = {vm->loop,     vm->netdev,      vm->nr_netdevs,
-                              &vm->machine, &vm_monitor_ops, vm};
+    struct monitor_env env = {vm->loop,        vm->netdev, vm->nr_netdevs, &vm->machine,
+                              &vm_monitor_ops, vm,         vm->dump,       vm->nr_dumps};
     vm->monitor = monitor_create(&env, vm->cfg->monitor, err, errlen);
     return vm->monitor ? 0 : -EINVAL;
 }

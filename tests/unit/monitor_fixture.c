@@ -2,6 +2,7 @@
 #include "tests/unit/monitor_fixture.h"
 #include "devices/virtio_mmio.h"
 #include "net/backend.h"
+#include "net/dump.h"
 
 #include <check.h>
 #include <endian.h>
@@ -149,7 +150,12 @@ void setup(void)
     T.nic_opts = opts_parse("virtio-net,netdev=n0,id=vnet0", "driver", err, sizeof(err));
     add_device("com1", "uart", NULL, NULL); /* a device without a report */
     add_device("vnet0", "virtio-net", T.vn, T.nic_opts);
-    struct monitor_env env = {T.loop, T.nd, 2, &T.mach, &fake_vm_ops, NULL};
+    snprintf(T.dump_path, sizeof(T.dump_path), "/tmp/nicvm-mon-f0-%d.pcap", (int)getpid());
+    struct netdump_config dc = {.id = "f0", .netdev = "u0", .file = T.dump_path, .maxlen = 65535};
+    T.dumps[0] = netdump_open(&dc, err, sizeof(err));
+    ck_assert_msg(T.dumps[0] != NULL, "%s", err);
+    ck_assert_int_eq(netdump_attach(T.dumps[0], T.nd[0]), 0);
+    struct monitor_env env = {T.loop, T.nd, 2, &T.mach, &fake_vm_ops, NULL, T.dumps, 1};
     char path[64];
     snprintf(path, sizeof(path), "unix:/tmp/nicvm-mon-test-%d.sock", (int)getpid());
     T.mon = monitor_create(&env, path, err, sizeof(err));
@@ -159,6 +165,8 @@ void setup(void)
 void teardown(void)
 {
     monitor_destroy(T.mon);
+    netdump_close(T.dumps[0]);
+    unlink(T.dump_path);
     virtio_net_destroy(T.vn);
     netdev_destroy(T.nd[0]);
     netdev_destroy(T.nd[1]);

@@ -1,8 +1,8 @@
 /* Shared fixture of the control-socket unit tests (test_monitor.c, test_monitor_io.c): an
  * event loop, a user netdev u0 (libslirp), a fake backend n0 under a real virtio-net NIC
- * vnet0 on fake guest RAM, a device without a report (com1), a fake VM (monitor_ops) and a
- * monitor listening on a unix socket; and a test client on a socketpair that pumps the loop
- * in bounded steps while it waits for a reply. */
+ * vnet0 on fake guest RAM, a device without a report (com1), a fake VM (monitor_ops), a
+ * filter-dump capture f0 of u0, and a monitor listening on a unix socket; and a test client on a
+ * socketpair that pumps the loop in bounded steps while it waits for a reply. */
 #ifndef NICVM_TESTS_MONITOR_FIXTURE_H
 #define NICVM_TESTS_MONITOR_FIXTURE_H
 
@@ -32,6 +32,8 @@ struct mon_fixture {
     struct opts *nic_opts;
     struct machine mach;
     struct monitor *mon;
+    struct netdump *dumps[1]; /* an -object filter-dump,id=f0 capture of u0 */
+    char dump_path[64];
     int quits;     /* quit calls */
     bool no_stats; /* query_stats returns NULL */
 };

@@ -31,10 +31,10 @@ START_TEST(test_capabilities_and_ids)
     json_decref(r);
     r = call(&c, "{\"execute\":\"query-commands\"}");
     ck_assert_ptr_null(json_object_get(r, "id"));
-    static const char *const names[] = {"qmp_capabilities", "query-commands",  "query-stats",
-                                        "query-network",    "query-virtqueue", "query-e1000",
-                                        "set_link",         "hostfwd_add",     "hostfwd_remove",
-                                        "dump-start",       "dump-stop",       "quit"};
+    static const char *const names[] = {
+        "qmp_capabilities", "query-commands", "query-stats", "query-network",  "query-virtqueue",
+        "query-e1000",      "set_link",       "hostfwd_add", "hostfwd_remove", "dump-start",
+        "dump-stop",        "query-dumps",    "quit"};
     ck_assert_uint_eq(json_array_size(ret_of(r)), sizeof(names) / sizeof(names[0]));
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         ck_assert_str_eq(json_string_value(json_object_get(json_array_get(ret_of(r), i), "name")),
@@ -220,6 +220,61 @@ START_TEST(test_dump)
 }
 END_TEST
 
+/* The -object filter-dump captures are the monitor's to list and stop too. */
+START_TEST(test_filter_dump)
+{
+    struct cl c;
+    cl_open(&c);
+    json_t *r = call(&c, "{\"execute\":\"query-dumps\"}");
+    ck_assert_uint_eq(json_array_size(ret_of(r)), 1);
+    json_t *d = json_array_get(ret_of(r), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(d, "id")), "f0");
+    ck_assert_str_eq(json_string_value(json_object_get(d, "netdev")), "u0");
+    ck_assert_str_eq(json_string_value(json_object_get(d, "file")), T.dump_path);
+    ck_assert_str_eq(json_string_value(json_object_get(d, "format")), "pcap");
+    ck_assert_str_eq(json_string_value(json_object_get(d, "origin")), "filter-dump");
+    json_decref(r);
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/tmp/nicvm-mon-dump2-%d.pcap", (int)getpid());
+    snprintf(line, sizeof(line),
+             "{\"execute\":\"dump-start\",\"arguments\":{\"netdev\":\"n0\",\"file\":\"%s\"}}",
+             path);
+    expect_ok(&c, line);
+    r = call(&c, "{\"execute\":\"query-dumps\"}");
+    ck_assert_uint_eq(json_array_size(ret_of(r)), 2);
+    json_decref(r);
+    expect_error(&c, "{\"execute\":\"dump-stop\"}", "GenericError", "either netdev or id");
+    expect_error(&c, "{\"execute\":\"dump-stop\",\"arguments\":{\"netdev\":\"u0\",\"id\":\"f0\"}}",
+                 "GenericError", "either netdev or id");
+    expect_error(&c, "{\"execute\":\"dump-stop\",\"arguments\":{\"id\":\"nope\"}}", "GenericError",
+                 "no capture with id 'nope'");
+    r = call(&c, "{\"execute\":\"dump-stop\",\"arguments\":{\"id\":\"f0\"}}");
+    ck_assert_int_eq(json_integer_value(json_object_get(ret_of(r), "frames")), 0);
+    json_t *stopped = json_object_get(ret_of(r), "stopped");
+    ck_assert_uint_eq(json_array_size(stopped), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(stopped, 0), "file")),
+                     T.dump_path);
+    json_decref(r);
+    ck_assert_ptr_null(T.dumps[0]); /* closed, and the VM will not close it again */
+    expect_error(&c, "{\"execute\":\"dump-stop\",\"arguments\":{\"id\":\"f0\"}}", "GenericError",
+                 "no capture");
+    r = call(&c, "{\"execute\":\"query-dumps\"}");
+    ck_assert_uint_eq(json_array_size(ret_of(r)), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(ret_of(r), 0), "origin")),
+                     "dump-start");
+    json_decref(r);
+    /* By NIC name: the NIC's netdev's captures, here the dump-start one. */
+    r = call(&c, "{\"execute\":\"dump-stop\",\"arguments\":{\"netdev\":\"vnet0\"}}");
+    ck_assert_uint_eq(json_array_size(json_object_get(ret_of(r), "stopped")), 1);
+    json_decref(r);
+    r = call(&c, "{\"execute\":\"query-dumps\"}");
+    ck_assert_uint_eq(json_array_size(ret_of(r)), 0);
+    json_decref(r);
+    unlink(path);
+    close(c.fd);
+}
+END_TEST
+
 START_TEST(test_quit)
 {
     struct cl c;
@@ -274,7 +329,7 @@ START_TEST(test_specs)
     snprintf(file, sizeof(file), "unix:/tmp/nicvm-mon-file-%d", (int)getpid());
     FILE *f = fopen(file + 5, "w");
     fclose(f);
-    struct monitor_env env = {T.loop, T.nd, 2, &T.mach, &fake_vm_ops, NULL};
+    struct monitor_env env = {T.loop, T.nd, 2, &T.mach, &fake_vm_ops, NULL, NULL, 0};
     ck_assert_ptr_null(monitor_create(&env, file, err, sizeof(err)));
     ck_assert_ptr_nonnull(strstr(err, "not a socket"));
     unlink(file + 5);
@@ -304,6 +359,7 @@ static Suite *monitor_suite(void)
     tcase_add_test(tc, test_set_link);
     tcase_add_test(tc, test_hostfwd);
     tcase_add_test(tc, test_dump);
+    tcase_add_test(tc, test_filter_dump);
     tcase_add_test(tc, test_quit);
     tcase_add_test(tc, test_unix_socket);
     tcase_add_test(tc, test_specs);
