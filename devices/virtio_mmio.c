@@ -292,9 +292,48 @@ static uint32_t virtio_mmio_read_reg(struct virtio_mmio *t, uint64_t off)
     }
 }
 
+const char *virtio_mmio_reg_name(unsigned i)
+{
+    /* §4.2.2's names, by offset / 4. */
+    static const char *const names[VIRTIO_MMIO_REG_SLOTS] = {
+        [VMMIO_MAGIC / 4] = "MagicValue",
+        [VMMIO_VERSION / 4] = "Version",
+        [VMMIO_DEVICE_ID / 4] = "DeviceID",
+        [VMMIO_VENDOR_ID / 4] = "VendorID",
+        [VMMIO_DEVICE_FEATURES / 4] = "DeviceFeatures",
+        [VMMIO_DEVICE_FEATURES_SEL / 4] = "DeviceFeaturesSel",
+        [VMMIO_DRIVER_FEATURES / 4] = "DriverFeatures",
+        [VMMIO_DRIVER_FEATURES_SEL / 4] = "DriverFeaturesSel",
+        [VMMIO_QUEUE_SEL / 4] = "QueueSel",
+        [VMMIO_QUEUE_NUM_MAX / 4] = "QueueNumMax",
+        [VMMIO_QUEUE_NUM / 4] = "QueueNum",
+        [VMMIO_QUEUE_READY / 4] = "QueueReady",
+        [VMMIO_QUEUE_NOTIFY / 4] = "QueueNotify",
+        [VMMIO_INTERRUPT_STATUS / 4] = "InterruptStatus",
+        [VMMIO_INTERRUPT_ACK / 4] = "InterruptACK",
+        [VMMIO_STATUS / 4] = "Status",
+        [VMMIO_QUEUE_DESC_LOW / 4] = "QueueDescLow",
+        [VMMIO_QUEUE_DESC_HIGH / 4] = "QueueDescHigh",
+        [VMMIO_QUEUE_DRIVER_LOW / 4] = "QueueDriverLow",
+        [VMMIO_QUEUE_DRIVER_HIGH / 4] = "QueueDriverHigh",
+        [VMMIO_QUEUE_DEVICE_LOW / 4] = "QueueDeviceLow",
+        [VMMIO_QUEUE_DEVICE_HIGH / 4] = "QueueDeviceHigh",
+        [VMMIO_SHM_SEL / 4] = "SHMSel",
+        [VMMIO_SHM_LEN_LOW / 4] = "SHMLenLow",
+        [VMMIO_SHM_LEN_HIGH / 4] = "SHMLenHigh",
+        [VMMIO_SHM_BASE_LOW / 4] = "SHMBaseLow",
+        [VMMIO_SHM_BASE_HIGH / 4] = "SHMBaseHigh",
+        [VMMIO_CONFIG_GENERATION / 4] = "ConfigGeneration",
+        [VIRTIO_MMIO_REG_SLOTS - 1] = "config",
+    };
+    return i < VIRTIO_MMIO_REG_SLOTS ? names[i] : NULL;
+}
+
 void virtio_mmio_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
 {
     struct virtio_mmio *t = opaque;
+    unsigned slot = offset >= VIRTIO_MMIO_CONFIG ? VIRTIO_MMIO_REG_SLOTS - 1 : (unsigned)offset / 4;
+    atomic_fetch_add_explicit(&t->reg_access[slot][is_write], 1, memory_order_relaxed);
     if (offset >= VIRTIO_MMIO_CONFIG) {
         pthread_mutex_lock(&t->lock);
         if (is_write)

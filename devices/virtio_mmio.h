@@ -26,6 +26,7 @@
 #define VIRTIO_MMIO_MAX_QUEUES 4
 #define VIRTIO_MMIO_SIZE       0x1000
 #define VIRTIO_MMIO_CONFIG     0x100 /* device-specific configuration space */
+#define VIRTIO_MMIO_REG_SLOTS  (VIRTIO_MMIO_CONFIG / 4 + 1)
 
 /* Register offsets (§4.2.2). */
 enum {
@@ -140,7 +141,15 @@ struct virtio_mmio {
     struct virtio_mmio_kick kick[VIRTIO_MMIO_MAX_QUEUES];
     bool ioeventfd; /* kicks bypass the MMIO handler */
     struct virtio_mmio_stats stats;
+    /* Guest accesses that reached the handler (each one an exit), by register: [offset / 4]
+     * for the control registers, [VIRTIO_MMIO_REG_SLOTS - 1] for the configuration space;
+     * [reads, writes]. Relaxed atomics: vCPU threads count without the lock. */
+    atomic_uint_least64_t reg_access[VIRTIO_MMIO_REG_SLOTS][2];
 };
+
+/* virtio_mmio_reg_name: the spec's name of the register at slot i of reg_access
+ * ("QueueNotify", "InterruptStatus", ..., "config"), or NULL for a reserved offset. */
+const char *virtio_mmio_reg_name(unsigned i);
 
 /* Binds an eventfd to 4-byte guest writes of `value` at `addr` (KVM_IOEVENTFD), supplied by
  * the VMM; NULL in unit tests. Returns 0 or -errno. */

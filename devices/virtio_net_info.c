@@ -136,6 +136,27 @@ static json_t *vn_queue_info(struct virtq *vq, const char *name, uint64_t kicks)
     return q;
 }
 
+/* The guest's register accesses that reached the MMIO handler (each an exit), by name. */
+static json_t *vn_reg_access(struct virtio_mmio *t)
+{
+    json_t *o = json_object();
+    for (unsigned i = 0; i < VIRTIO_MMIO_REG_SLOTS; i++) {
+        uint64_t r = atomic_load_explicit(&t->reg_access[i][0], memory_order_relaxed);
+        uint64_t w = atomic_load_explicit(&t->reg_access[i][1], memory_order_relaxed);
+        const char *name = virtio_mmio_reg_name(i);
+        char other[24];
+        if (!r && !w)
+            continue;
+        if (!name) {
+            snprintf(other, sizeof(other), "0x%03x", i * 4);
+            name = other;
+        }
+        json_object_set_new(
+            o, name, json_pack("{s:I, s:I}", "reads", (json_int_t)r, "writes", (json_int_t)w));
+    }
+    return o;
+}
+
 json_t *virtio_net_info(struct virtio_net *vn)
 {
     pthread_mutex_lock(&vn->t.lock);
@@ -166,6 +187,7 @@ json_t *virtio_net_info(struct virtio_net *vn)
         vn_features(vn->acked), "tap_offloads", vn_tun_offloads(netdev_rx_offloads(vn->nd)),
         "violations", vn_violations(vn), "counters", counters, "queues", queues, "kicks_ignored",
         (json_int_t)vn->t.stats.kicks_ignored, "irqs", (json_int_t)vn->t.stats.irqs);
+    json_object_set_new(info, "register_accesses", vn_reg_access(&vn->t));
     pthread_mutex_unlock(&vn->t.lock);
     return info;
 }

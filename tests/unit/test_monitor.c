@@ -3,6 +3,7 @@
  * monitor_fixture.c): every command's reply shape and its errors, and the listening socket
  * (-monitor unix:PATH parsing, stale socket files, removal on exit). */
 #include "tests/unit/monitor_fixture.h"
+#include "devices/virtio_mmio.h"
 #include "tests/unit/unit.h"
 
 #include <arpa/inet.h>
@@ -275,6 +276,42 @@ START_TEST(test_filter_dump)
 }
 END_TEST
 
+/* Which registers the driver's exits went to, by the spec's names. */
+START_TEST(test_register_accesses)
+{
+    vnet_driver_init();
+    uint8_t d[4];
+    virtio_mmio_io(virtio_net_transport(T.vn), VMMIO_INTERRUPT_STATUS, d, 4, false);
+    virtio_mmio_io(virtio_net_transport(T.vn), VMMIO_INTERRUPT_STATUS, d, 4, false);
+    virtio_mmio_io(virtio_net_transport(T.vn), 0x0c8, d, 4, false);              /* reserved */
+    virtio_mmio_io(virtio_net_transport(T.vn), VIRTIO_MMIO_CONFIG, d, 4, false); /* the MAC */
+    struct cl c;
+    cl_open(&c);
+    json_t *r = call(&c, "{\"execute\":\"query-network\"}");
+    json_t *nic = json_array_get(json_object_get(ret_of(r), "nics"), 0);
+    json_t *acc = json_object_get(nic, "register_accesses");
+    static const struct {
+        const char *reg;
+        int reads, writes;
+    } want[] = {{"Status", 0, 4},          {"DriverFeaturesSel", 0, 2},
+                {"DriverFeatures", 0, 2},  {"QueueSel", 0, 2},
+                {"QueueReady", 0, 2},      {"QueueDescLow", 0, 2},
+                {"InterruptStatus", 2, 0}, {"0x0c8", 1, 0},
+                {"config", 1, 0}};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        json_t *a = json_object_get(acc, want[i].reg);
+        ck_assert_msg(a != NULL, "%s missing", want[i].reg);
+        ck_assert_int_eq(json_integer_value(json_object_get(a, "reads")), want[i].reads);
+        ck_assert_int_eq(json_integer_value(json_object_get(a, "writes")), want[i].writes);
+    }
+    ck_assert_ptr_null(json_object_get(acc, "QueueNotify")); /* never accessed: left out */
+    ck_assert_uint_eq(json_object_size(acc),
+                      12); /* also QueueNum, QueueDriverLow, QueueDeviceLow */
+    json_decref(r);
+    close(c.fd);
+}
+END_TEST
+
 START_TEST(test_quit)
 {
     struct cl c;
@@ -360,6 +397,7 @@ static Suite *monitor_suite(void)
     tcase_add_test(tc, test_hostfwd);
     tcase_add_test(tc, test_dump);
     tcase_add_test(tc, test_filter_dump);
+    tcase_add_test(tc, test_register_accesses);
     tcase_add_test(tc, test_quit);
     tcase_add_test(tc, test_unix_socket);
     tcase_add_test(tc, test_specs);
