@@ -92,17 +92,22 @@ static void print_json(const struct bench *b, const struct result *r, uint64_t p
     bench_json_num("pps", 0, r->pps);
     bench_json_num("ns_per_pkt", 1, 1e9 / r->pps);
     bench_json_num("gbps", 3, r->pps * bits);
-    bench_json_num("ref_pps", 0, r->ref_pps);
-    bench_json_num("ref_ns_per_pkt", 1, 1e9 / r->ref_pps);
-    bench_json_num("ref_gbps", 3, r->ref_pps * bits);
-    bench_json_num("ratio", 4, r->pps / r->ref_pps);
+    if (!g_opt.no_ref) { /* --no-ref: no reference, so no ratio either */
+        bench_json_num("ref_pps", 0, r->ref_pps);
+        bench_json_num("ref_ns_per_pkt", 1, 1e9 / r->ref_pps);
+        bench_json_num("ref_gbps", 3, r->ref_pps * bits);
+        bench_json_num("ratio", 4, r->pps / r->ref_pps);
+    }
     bench_json_num("cpu_pps", 0, r->cpu_pps);
     bench_json_num("cpu_ns_per_pkt", 1, 1e9 / r->cpu_pps);
     bench_json_num("cpu_gbps", 3, r->cpu_gbps);
-    bench_json_num("ref_cpu_ns_per_pkt", 1, 1e9 / r->ref_cpu_pps);
-    bench_json_num("cpu_ratio", 4, r->cpu_pps / r->ref_cpu_pps);
+    if (!g_opt.no_ref) {
+        bench_json_num("ref_cpu_ns_per_pkt", 1, 1e9 / r->ref_cpu_pps);
+        bench_json_num("cpu_ratio", 4, r->cpu_pps / r->ref_cpu_pps);
+    }
     bench_json_num("busy", 2, r->busy);
-    bench_json_num("ref_busy", 2, r->ref_busy);
+    if (!g_opt.no_ref)
+        bench_json_num("ref_busy", 2, r->ref_busy);
     bench_json_uint("packets", pkts);
     bench_json_num("seconds", 2, secs);
     bench_json_num("kicks_per_pkt", 4, (double)b->kicks / (double)pkts);
@@ -112,7 +117,7 @@ static void print_json(const struct bench *b, const struct result *r, uint64_t p
         bench_json_str("target", c->size == 64 ? ">= 2 Mpps per core" : ">= 20 Gbit/s per core");
         bench_json_bool("meets_target", meets_target(c, r));
     }
-    bench_json_str("ref", "memcpy of the same bytes");
+    bench_json_str("ref", g_opt.no_ref ? "none (--no-ref)" : "memcpy of the same bytes");
     bench_json_end();
 }
 
