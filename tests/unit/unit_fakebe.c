@@ -1,0 +1,54 @@
+/* The shared part of the unit tests' fake netdev backends (see unit_fakebe.h). */
+#include "tests/unit/unit_fakebe.h"
+
+#include "vmm/opts.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+int fakebe_open(struct netdev *nd, struct opts *o, char *err, size_t errlen)
+{
+    bool vnet;
+    if (opts_get_bool(o, "vnet", false, &vnet, err, errlen) < 0)
+        return -EINVAL;
+    netdev_set_caps(nd, vnet ? NETDEV_CAP_VNET_HDR : 0);
+    return 0;
+}
+
+void fakebe_record(struct sent_frame *s, const struct virtio_net_hdr_v1 *hdr,
+                   const struct iovec *iov, int iovcnt, size_t len)
+{
+    s->has_hdr = hdr != NULL;
+    if (hdr)
+        s->hdr = *hdr;
+    s->len = len;
+    s->data = malloc(len ? len : 1);
+    ck_assert_ptr_nonnull(s->data);
+    size_t off = 0;
+    for (int i = 0; i < iovcnt && off < len; i++) {
+        size_t c = iov[i].iov_len < len - off ? iov[i].iov_len : len - off;
+        memcpy(s->data + off, iov[i].iov_base, c);
+        off += c;
+    }
+    ck_assert_uint_eq(off, len);
+}
+
+void fakebe_free(struct sent_frame *s, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        free(s[i].data);
+}
+
+struct netdev *fakebe_create(struct evloop *loop, const struct netdev_backend_ops *ops,
+                             const char *name, bool vnet)
+{
+    char err[256] = "";
+    struct opts *o = opts_parse(vnet ? "fake,vnet=on" : "fake", "type", err, sizeof(err));
+    ck_assert_msg(o != NULL, "%s", err);
+    struct netdev *nd = netdev_create_with(loop, ops, name, o, err, sizeof(err));
+    opts_free(o);
+    ck_assert_msg(nd != NULL, "netdev_create_with: %s", err);
+    return nd;
+}
