@@ -61,6 +61,11 @@ struct evloop *netdev_loop(struct netdev *nd);
 /* netdev_set_caps: the backend's NETDEV_CAP_* (set in open()). */
 void netdev_set_caps(struct netdev *nd, uint32_t caps);
 
+/* netdev_set_coalesce_max: the largest IP packets, header included, per family, that a
+ * backend with NETDEV_CAP_GSO_COALESCED takes (default 65535 for both; larger values count
+ * as 65535). A GSO frame too big for them is split into as few packets as fit. */
+void netdev_set_coalesce_max(struct netdev *nd, size_t ipv4_max, size_t ipv6_max);
+
 /* netdev_deliver: a frame from the host for the guest. Returns true if the backend may
  * deliver more now, false when the frame was queued (or, queue full, dropped) because the
  * NIC has no room: a pull backend should stop reading until rx_resume(). */

@@ -25,6 +25,7 @@
 #define NETDEV_TXQ_MAX_FRAMES 128
 #define NETDEV_TXQ_MAX_BYTES  (512u << 10)
 #define NETDEV_SCRATCH        (65536 + 128)
+#define IP_MAX_PACKET         0xffff /* NETDEV_CAP_GSO_COALESCED's default packet limit */
 /* What offload_check() reads of a frame: the Ethernet header, one 802.1Q tag, an IPv4 header
  * with options or an IPv6 header, and the TCP header up to its data offset (14 + 4 + 60 + 13
  * bytes); the rest of its checks compare offsets with the length only. */
@@ -206,6 +207,28 @@ static int check_offload(struct netdev *nd, const struct virtio_net_hdr_v1 *hdr,
     return offload_check(hdr, nd->linear, len);
 }
 
+/* The offloads of a checked frame in nd->linear, in software: a GSO frame coalesced into
+ * large packets for a backend that takes them, segmented otherwise, or the checksum filled.
+ * The frame is the layer's copy, which offload_coalesce may finish in place. */
+static void netdev_soft_offload(struct netdev *nd, const struct virtio_net_hdr_v1 *hdr, size_t len)
+{
+    int rc;
+    if (hdr->gso_type != VIRTIO_NET_HDR_GSO_NONE && (nd->caps & NETDEV_CAP_GSO_COALESCED)) {
+        nd->stats.sw_coalesced++;
+        rc = offload_coalesce(hdr, nd->linear, len, &nd->coalesce_max, nd->scratch,
+                              netdev_emit_segment, nd);
+    } else {
+        if (hdr->gso_type != VIRTIO_NET_HDR_GSO_NONE)
+            nd->stats.sw_segmented++;
+        else
+            nd->stats.sw_checksummed++;
+        rc = offload_segment(hdr, nd->linear, len, nd->scratch, netdev_emit_segment, nd);
+    }
+    /* Only a guest rewriting the header after check_offload() gets here. */
+    if (rc < 0)
+        netdev_drop(nd, NETDEV_DROP_MALFORMED);
+}
+
 int netdev_send(struct netdev *nd, const struct virtio_net_hdr_v1 *hdr, const struct iovec *iov,
                 int iovcnt, size_t len)
 {
@@ -234,13 +257,14 @@ int netdev_send(struct netdev *nd, const struct virtio_net_hdr_v1 *hdr, const st
     } else if (!offload) {
         netdev_tx_one(nd, NULL, iov, iovcnt, len);
     } else {
-        if (hdr->gso_type != VIRTIO_NET_HDR_GSO_NONE)
-            nd->stats.sw_segmented++;
-        else
-            nd->stats.sw_checksummed++;
-        offload_segment(hdr, nd->linear, len, nd->scratch, netdev_emit_segment, nd);
+        netdev_soft_offload(nd, hdr, len);
     }
     return 0;
+}
+
+void netdev_set_coalesce_max(struct netdev *nd, size_t ipv4_max, size_t ipv6_max)
+{
+    nd->coalesce_max = (struct offload_coalesce_max){ipv4_max, ipv6_max};
 }
 
 bool netdev_can_send(const struct netdev *nd)
@@ -408,6 +432,7 @@ int netdev_frames_init(struct netdev *nd)
     frameq_init(&nd->txq, NETDEV_TXQ_MAX_FRAMES, NETDEV_TXQ_MAX_BYTES);
     nd->linear = malloc(NETDEV_MAX_FRAME);
     nd->scratch = malloc(NETDEV_SCRATCH);
+    nd->coalesce_max = (struct offload_coalesce_max){IP_MAX_PACKET, IP_MAX_PACKET};
     if (nd->rx_ready_fd < 0 || !nd->linear || !nd->scratch ||
         evloop_add_fd(nd->loop, nd->rx_ready_fd, EPOLLIN, netdev_on_rx_ready, nd) < 0)
         return -ENOMEM;

@@ -50,6 +50,10 @@ struct netdev_nic_ops {
 /* Offload capabilities of a backend. */
 enum {
     NETDEV_CAP_VNET_HDR = 1u << 0, /* frames reach the host with their virtio-net header */
+    /* Without the header: a TCP GSO frame arrives as one large IP packet, lengths and
+     * checksums complete, as GRO would have merged its segments (or as few packets as the
+     * backend's netdev_set_coalesce_max() allows), not as gso_size segments. */
+    NETDEV_CAP_GSO_COALESCED = 1u << 1,
 };
 
 /* Why frames were dropped, for counters and traces. */
@@ -69,6 +73,7 @@ struct netdev_stats {
     uint64_t tx_eagain;      /* times the backend pushed back (EAGAIN) */
     uint64_t rx_queued;      /* frames held because the NIC had no room */
     uint64_t sw_segmented;   /* GSO frames split in software */
+    uint64_t sw_coalesced;   /* GSO frames sent as large packets (NETDEV_CAP_GSO_COALESCED) */
     uint64_t sw_checksummed; /* checksums filled in software */
 };
 

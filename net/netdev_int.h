@@ -6,6 +6,7 @@
 #define NICVM_NETDEV_INT_H
 
 #include "net/backend.h"
+#include "net/offload.h"
 #include "vmm/log.h"
 
 #include <stdatomic.h>
@@ -53,6 +54,7 @@ struct netdev {
     unsigned nr_obs;
     uint8_t *linear;  /* the guest's frame, gathered, when an offload must be checked or done */
     uint8_t *scratch; /* one output segment of software GSO */
+    struct offload_coalesce_max coalesce_max; /* NETDEV_CAP_GSO_COALESCED's packet limits */
     struct log_ratelimit log_rl;
     bool traced; /* the trace keeps this backend's packet events */
     int track;

@@ -382,3 +382,50 @@ int offload_segment(const struct virtio_net_hdr_v1 *hdr, const uint8_t *frame, s
     int rc = emit(opaque, scratch, len);
     return rc ? stop_code(rc) : 1;
 }
+
+/* coalesce_mss: the payload per packet for a backend taking IP packets of up to max_ip bytes:
+ * the largest multiple of gso_size that fits with the headers (packet boundaries stay on the
+ * guest's segment boundaries, as GRO merges them), and never less than gso_size. */
+static size_t coalesce_mss(const struct tcp_layout *lay, size_t gso_size, size_t max_ip)
+{
+    size_t ip_hdrs = lay->hdrs - lay->l3;
+    if (max_ip > IP_MAX_LEN)
+        max_ip = IP_MAX_LEN;
+    if (max_ip < ip_hdrs + gso_size)
+        return gso_size;
+    return (max_ip - ip_hdrs) / gso_size * gso_size;
+}
+
+/* finish_whole: the frame as one IP packet of len - l3 bytes: lengths from the real frame
+ * length (a guest may leave the GSO frame's, or 0 for one over 64 KiB), the IPv4 id kept,
+ * the IPv4 header checksum and the full TCP checksum recomputed (the guest's pseudo-header
+ * seed is not trusted, only overwritten). */
+static void finish_whole(uint8_t *f, const struct tcp_layout *lay, size_t len)
+{
+    const uint8_t *ip = f + lay->l3;
+    uint16_t id = lay->v6 ? 0 : get_be16(ip + 4);
+    uint32_t addr_sum = lay->v6 ? offload_csum_add(0, ip + 8, 32) : offload_csum_add(0, ip + 12, 8);
+    fix_ip(f, lay, len, id);
+    fix_tcp_csum(f, lay, len, addr_sum);
+}
+
+int offload_coalesce(const struct virtio_net_hdr_v1 *hdr, uint8_t *frame, size_t len,
+                     const struct offload_coalesce_max *max, uint8_t *scratch, offload_emit_fn emit,
+                     void *opaque)
+{
+    struct hdr_fields h;
+    struct tcp_layout lay;
+    if (!hdr || !frame || !max)
+        return -EINVAL;
+    read_hdr(hdr, &h);
+    if (h.gso_type == VIRTIO_NET_HDR_GSO_NONE || check_hdr(&h, frame, len, &lay) < 0)
+        return -EINVAL;
+    size_t mss = coalesce_mss(&lay, h.gso_size, lay.v6 ? max->ipv6 : max->ipv4);
+    if (len - lay.hdrs > mss)
+        return segment_tcp(&lay, mss, frame, len, scratch, emit, opaque);
+    /* One packet: its IP length is at most max_ip <= 65535, or one gso_size of payload,
+     * which check_gso bounded the same way. */
+    finish_whole(frame, &lay, len);
+    int rc = emit(opaque, frame, len);
+    return rc ? stop_code(rc) : 1;
+}

@@ -44,6 +44,26 @@ typedef int (*offload_emit_fn)(void *opaque, const uint8_t *frame, size_t len);
 int offload_segment(const struct virtio_net_hdr_v1 *hdr, const uint8_t *frame, size_t len,
                     uint8_t *scratch, offload_emit_fn emit, void *opaque);
 
+/* The largest IP packets (IP header included) a backend takes from offload_coalesce(), per
+ * family. Values above 65535 are taken as 65535 (the IPv4 total length field). */
+struct offload_coalesce_max {
+    size_t ipv4;
+    size_t ipv6;
+};
+
+/* offload_coalesce: a TCP GSO frame (TCPV4/TCPV6, with or without ECN) for a backend that
+ * takes it as one large IP packet, as GRO would have built it (NETDEV_CAP_GSO_COALESCED):
+ * when the whole frame fits max, it is finished in place in frame (IPv4 total length and
+ * header checksum, or IPv6 payload length, set from len, whatever the guest left there, 0
+ * included; the TCP checksum computed in full) and emitted once. A frame too big for max is
+ * split as offload_segment() does, but into the largest multiple of gso_size that fits (at
+ * least gso_size). `scratch` as for offload_segment(). Returns the number of packets
+ * emitted, the emit function's non-zero value negated, or -EINVAL for a frame without GSO or
+ * one offload_check() refuses (nothing is emitted or written then). */
+int offload_coalesce(const struct virtio_net_hdr_v1 *hdr, uint8_t *frame, size_t len,
+                     const struct offload_coalesce_max *max, uint8_t *scratch, offload_emit_fn emit,
+                     void *opaque);
+
 /* Internet checksum helpers (RFC 1071), shared with the NIC models. offload_csum_add adds
  * p[0..len) to sum and returns a partial sum <= 0xffff (plain 16-bit values, e.g. pseudo-header
  * fields, may be added to it); chained calls on consecutive pieces need every piece but the

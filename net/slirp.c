@@ -25,10 +25,12 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#define SLIRP_MAX_FWD   16
-#define SLIRP_MAX_POLL  256
-#define SLIRP_MAX_FRAME 16384 /* larger than any MTU a guest uses with slirp */
-#define NS_PER_MS       1000000u
+#define SLIRP_MAX_FWD     16
+#define SLIRP_MAX_POLL    256
+#define SLIRP_MAX_FRAME   NETDEV_MAX_FRAME /* a coalesced TCP GSO frame (see slirp_open) */
+#define NS_PER_MS         1000000u
+#define SLIRP_DEFAULT_MTU 1500   /* libslirp's IF_MTU_DEFAULT, when the config leaves 0 */
+#define SLIRP_MAX_IPV4    0xffff /* ip_input: the 16-bit total length is the only bound */
 
 struct slirp_pollent {
     int fd;
@@ -333,6 +335,26 @@ static int slirp_send(struct netdev *nd, const struct virtio_net_hdr_v1 *hdr,
     return 0;
 }
 
+/* TCP GSO frames from the guest reach libslirp 4.7.0 as one large IP packet each
+ * (NETDEV_CAP_GSO_COALESCED) instead of gso_size segments: its TCP input then runs once, and
+ * one send() takes the whole payload, instead of 44 of each for a 64 KiB frame.
+ *  - IPv4: slirp_input() copies any length into an mbuf (m_inc); ip_input() checks the
+ *    header checksum and that the frame holds ip_len bytes, and has no MTU check; ip_len is
+ *    16 bits, hence 65535.
+ *  - IPv6: ip6_input() answers ICMPv6 Packet Too Big and drops any packet whose length
+ *    (40 + payload length) exceeds if_mtu, so packets stay within if_mtu. Raising if_mtu is
+ *    no way out: libslirp also uses it for its router advertisements' MTU option and for the
+ *    size of what it sends the guest.
+ *  - tcp_input() verifies the TCP checksum over the whole segment, takes any length (no MSS
+ *    check on input) and trims data past its receive window, ACKing what it kept; the guest
+ *    sends within that window, so a coalesced frame is trimmed exactly where its segments
+ *    would have been. */
+static void slirp_set_coalescing(struct netdev *nd, size_t if_mtu)
+{
+    netdev_set_caps(nd, NETDEV_CAP_GSO_COALESCED);
+    netdev_set_coalesce_max(nd, SLIRP_MAX_IPV4, if_mtu);
+}
+
 /* Option parsing is in slirp_opts.c. */
 int slirp_parse_config(struct opts *o, SlirpConfig *cfg, char *err, size_t errlen);
 int slirp_apply_forwards(Slirp *slirp, const SlirpConfig *cfg, struct opts *o, char *err,
@@ -361,6 +383,7 @@ static int slirp_open(struct netdev *nd, struct opts *o, char *err, size_t errle
         return rc;
     }
     rc = slirp_apply_forwards(s->slirp, &cfg, o, err, errlen);
+    size_t if_mtu = cfg.if_mtu ? cfg.if_mtu : SLIRP_DEFAULT_MTU;
     slirp_config_free(&cfg);
     s->epfd = epoll_create1(EPOLL_CLOEXEC);
     struct evloop_hook hook = {slirp_prepare, slirp_check, s};
@@ -380,7 +403,7 @@ static int slirp_open(struct netdev *nd, struct opts *o, char *err, size_t errle
         ipfrag_free(s->frag);
         return rc;
     }
-    netdev_set_caps(nd, 0);
+    slirp_set_coalescing(nd, if_mtu);
     return 0;
 }
 

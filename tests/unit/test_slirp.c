@@ -781,10 +781,11 @@ START_TEST(test_malformed_frames)
     fn_put16(frame + FN_ETH_HLEN + 4, 9000);
     frame[FN_ETH_HLEN + 6] = 58;
     fn_guest_send(&g, frame, FN_ETH_HLEN + 48);
-    /* Larger than libslirp takes: lost at the backend and counted. */
+    /* Larger than any MTU: libslirp takes it whole (ip_input has no MTU check, and the
+     * backend takes frames up to NETDEV_MAX_FRAME for its coalesced TCP GSO frames). */
     n = fn_udp(frame, sizeof(frame), &src, &dst, to_guest, 20000, FN_CSUM_FULL);
     fn_guest_send(&g, frame, n);
-    ck_assert_uint_eq(st->drops[NETDEV_DROP_BACKEND], 1);
+    ck_assert_uint_eq(st->drops[NETDEV_DROP_BACKEND], 0);
 
     for (int i = 0; i < 20; i++)
         fn_guest_poll(&g, 5);
