@@ -383,14 +383,13 @@ int offload_segment(const struct virtio_net_hdr_v1 *hdr, const uint8_t *frame, s
     return rc ? stop_code(rc) : 1;
 }
 
-/* coalesce_mss: the payload per packet for a backend taking IP packets of up to max_ip bytes:
- * the largest multiple of gso_size that fits with the headers (packet boundaries stay on the
- * guest's segment boundaries, as GRO merges them), and never less than gso_size. */
+/* coalesce_mss: the payload per packet when a frame is too big for a backend taking IP
+ * packets of up to max_ip bytes: the largest multiple of gso_size that fits with the headers
+ * (packet boundaries stay on the guest's segment boundaries, as GRO merges them), and never
+ * less than gso_size. */
 static size_t coalesce_mss(const struct tcp_layout *lay, size_t gso_size, size_t max_ip)
 {
     size_t ip_hdrs = lay->hdrs - lay->l3;
-    if (max_ip > IP_MAX_LEN)
-        max_ip = IP_MAX_LEN;
     if (max_ip < ip_hdrs + gso_size)
         return gso_size;
     return (max_ip - ip_hdrs) / gso_size * gso_size;
@@ -420,11 +419,14 @@ int offload_coalesce(const struct virtio_net_hdr_v1 *hdr, uint8_t *frame, size_t
     read_hdr(hdr, &h);
     if (h.gso_type == VIRTIO_NET_HDR_GSO_NONE || check_hdr(&h, frame, len, &lay) < 0)
         return -EINVAL;
-    size_t mss = coalesce_mss(&lay, h.gso_size, lay.v6 ? max->ipv6 : max->ipv4);
-    if (len - lay.hdrs > mss)
-        return segment_tcp(&lay, mss, frame, len, scratch, emit, opaque);
-    /* One packet: its IP length is at most max_ip <= 65535, or one gso_size of payload,
-     * which check_gso bounded the same way. */
+    size_t max_ip = lay.v6 ? max->ipv6 : max->ipv4;
+    if (max_ip > IP_MAX_LEN)
+        max_ip = IP_MAX_LEN;
+    /* One packet if it fits: its IP length is then at most max_ip <= 65535, or one gso_size
+     * of payload, which check_gso bounded the same way. */
+    if (len - lay.l3 > max_ip && len - lay.hdrs > h.gso_size)
+        return segment_tcp(&lay, coalesce_mss(&lay, h.gso_size, max_ip), frame, len, scratch, emit,
+                           opaque);
     finish_whole(frame, &lay, len);
     int rc = emit(opaque, frame, len);
     return rc ? stop_code(rc) : 1;
