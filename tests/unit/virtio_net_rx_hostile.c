@@ -211,36 +211,36 @@ START_TEST(test_rx_large_frame_dropped_not_retried)
     h.csum_start = htole16(34);
     h.csum_offset = htole16(16);
 
-    /* GUEST_TSO4 without MRG_RXBUF, small buffers: the frame can never fit one. */
-    init(FEAT_OFFLOADS);
-    post_rx(8, 1526);
-    kick(RXQ);
-    ck_assert(deliver_hdr(&h, 30000, 1));
-    ck_assert_uint_eq(st()->rx_drop_oversize, 1);
-    expect_no_used(RXQ);
-    ck_assert(deliver(100, 2));
-    expect_rx_frame(100, 2, 1);
-
-    /* MRG_RXBUF with every buffer of a full ring not enough (8 x 1526 < 30012). */
-    init_sized(FEAT_OFFLOADS | F(VIRTIO_NET_F_MRG_RXBUF), 8, 64);
-    post_rx(8, 1526);
-    kick(RXQ);
-    ck_assert(deliver_hdr(&h, 30000, 3));
-    ck_assert_uint_eq(st()->rx_drop_oversize, 2);
-    expect_no_used(RXQ);
-    ck_assert_uint_eq(st()->rx_wait_buffers, 0);
-    ck_assert(deliver(100, 4));
-    expect_rx_frame(100, 4, 1);
-
-    /* MRG_RXBUF with more than the buffers one frame may take (64 x 256 < 30012). */
-    init_sized(FEAT_OFFLOADS | F(VIRTIO_NET_F_MRG_RXBUF), 128, 64);
-    post_rx(100, 256);
-    kick(RXQ);
-    ck_assert(deliver_hdr(&h, 30000, 5));
-    ck_assert_uint_eq(st()->rx_drop_oversize, 3);
-    expect_no_used(RXQ);
-    ck_assert(deliver(200, 6));
-    expect_rx_frame(200, 6, 1);
+    /* A 30000-byte frame whose buffers can never hold it: dropped at once, not retried, and
+     * a small frame after it arrives. */
+    static const struct {
+        const char *why;
+        bool mrg;
+        uint16_t ring;
+        unsigned nbufs, bufsize;
+        size_t small;
+    } cases[] = {
+        {"GUEST_TSO4 without MRG_RXBUF, small buffers: never fits one", false, 0, 8, 1526, 100},
+        {"MRG_RXBUF, every buffer of a full ring too few (8 x 1526 < 30012)", true, 8, 8, 1526,
+         100},
+        {"MRG_RXBUF, more than the buffers one frame may take (64 x 256 < 30012)", true, 128, 100,
+         256, 200},
+    };
+    for (unsigned c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        uint64_t feat = FEAT_OFFLOADS | (cases[c].mrg ? F(VIRTIO_NET_F_MRG_RXBUF) : 0);
+        if (cases[c].ring)
+            init_sized(feat, cases[c].ring, 64);
+        else
+            init(feat);
+        post_rx(cases[c].nbufs, cases[c].bufsize);
+        kick(RXQ);
+        ck_assert_msg(deliver_hdr(&h, 30000, 2 * c + 1), "%s", cases[c].why);
+        ck_assert_msg(st()->rx_drop_oversize == c + 1, "%s", cases[c].why);
+        expect_no_used(RXQ);
+        ck_assert_msg(st()->rx_wait_buffers == 0, "%s", cases[c].why);
+        ck_assert(deliver(cases[c].small, 2 * c + 2));
+        expect_rx_frame(cases[c].small, 2 * c + 2, 1);
+    }
     ck_assert_uint_eq(netdev_get_stats(T.nd)->rx_queued, 0);
     ck_assert_int_le(pump(), 1);
 }
