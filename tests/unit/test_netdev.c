@@ -7,6 +7,7 @@
 #include "net/netdev.h"
 #include "tests/common/fakenet.h"
 #include "tests/unit/unit.h"
+#include "tests/unit/unit_fakebe.h"
 #include "vmm/evloop.h"
 #include "vmm/opts.h"
 
@@ -19,13 +20,6 @@
 #include <string.h>
 
 /* --- the fake backend ------------------------------------------------------------------------ */
-
-struct sent_frame {
-    bool has_hdr;
-    struct virtio_net_hdr_v1 hdr;
-    size_t len;
-    uint8_t *data;
-};
 
 #define BE_MAX_SENT 512
 
@@ -43,15 +37,6 @@ static struct fakebe {
 
 static struct fn_nic nic;
 
-static int fake_open(struct netdev *nd, struct opts *o, char *err, size_t errlen)
-{
-    bool vnet;
-    if (opts_get_bool(o, "vnet", false, &vnet, err, errlen) < 0)
-        return -EINVAL;
-    netdev_set_caps(nd, vnet ? NETDEV_CAP_VNET_HDR : 0);
-    return 0;
-}
-
 static int fake_send(struct netdev *nd, const struct virtio_net_hdr_v1 *hdr,
                      const struct iovec *iov, int iovcnt, size_t len)
 {
@@ -67,20 +52,7 @@ static int fake_send(struct netdev *nd, const struct virtio_net_hdr_v1 *hdr,
         netdev_deliver(nd, NULL, iov, iovcnt, len);
         be.nic_calls_in_send += nic.receive_calls - before;
     }
-    struct sent_frame *s = &be.sent[be.nsent++];
-    s->has_hdr = hdr != NULL;
-    if (hdr)
-        s->hdr = *hdr;
-    s->len = len;
-    s->data = malloc(len);
-    ck_assert_ptr_nonnull(s->data);
-    size_t off = 0;
-    for (int i = 0; i < iovcnt && off < len; i++) {
-        size_t c = iov[i].iov_len < len - off ? iov[i].iov_len : len - off;
-        memcpy(s->data + off, iov[i].iov_base, c);
-        off += c;
-    }
-    ck_assert_uint_eq(off, len);
+    fakebe_record(&be.sent[be.nsent++], hdr, iov, iovcnt, len);
     return 0;
 }
 
@@ -113,7 +85,7 @@ static void fake_close(struct netdev *nd)
 static const struct netdev_backend_ops fake_ops = {
     .type = "fake",
     .summary = "test backend",
-    .open = fake_open,
+    .open = fakebe_open,
     .send = fake_send,
     .rx_pause = fake_rx_pause,
     .rx_resume = fake_rx_resume,
@@ -136,15 +108,10 @@ static const struct fn_addr host = {
 /* Creates the loop, a fake netdev (vnet: with NETDEV_CAP_VNET_HDR) and attaches the NIC. */
 static void open_fake(bool vnet)
 {
-    char err[256] = "";
     memset(&be, 0, sizeof(be));
     loop = evloop_create();
     ck_assert_ptr_nonnull(loop);
-    struct opts *o = opts_parse(vnet ? "fake,vnet=on" : "fake", "type", err, sizeof(err));
-    ck_assert_msg(o != NULL, "%s", err);
-    nd = netdev_create_with(loop, &fake_ops, "f0", o, err, sizeof(err));
-    opts_free(o);
-    ck_assert_msg(nd != NULL, "netdev_create_with: %s", err);
+    nd = fakebe_create(loop, &fake_ops, "f0", vnet);
     ck_assert_int_eq(fn_nic_attach(&nic, nd, "fake-nic"), 0);
 }
 
@@ -154,8 +121,7 @@ static void close_fake(void)
     netdev_destroy(nd);
     ck_assert_uint_eq(be.close_calls, 1);
     evloop_destroy(loop);
-    for (unsigned i = 0; i < be.nsent; i++)
-        free(be.sent[i].data);
+    fakebe_free(be.sent, be.nsent);
     be.nsent = 0;
 }
 
