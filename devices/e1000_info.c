@@ -1,6 +1,7 @@
 /* The e1000's report for --exit-stats, the monitor's query-e1000 and query-network: ring
  * registers (§13.4.27-13.4.41), interrupt state (ICR/IMS, §13.4.17-13.4.21), link, and the
- * model's own counters beside the guest-visible statistics. Reads never clear anything: the
+ * model's own counters beside the guest-visible statistics, and the guest's accesses per
+ * register (which registers its MMIO exits went to). Reads never clear anything: the
  * clear-on-read statistics registers are read from the register file, not through their
  * handlers, so a monitor query does not steal counts from the guest driver. */
 #include "devices/e1000_int.h"
@@ -64,6 +65,7 @@ json_t *e1000_info(struct e1000 *e)
         "rx_ring", e1000_ring_info(e, E1000_RDBAL, E1000_RDBAH, E1000_RDLEN, E1000_RDH, E1000_RDT),
         "tx_ring", e1000_ring_info(e, E1000_TDBAL, E1000_TDBAH, E1000_TDLEN, E1000_TDH, E1000_TDT),
         "counters", e1000_counters(&e->stats), "loopback_queued", (json_int_t)e->lb_count);
+    json_object_set_new(info, "register_accesses", e1000_reg_access_info(e));
     pthread_mutex_unlock(&e->lock);
     return info;
 }

@@ -9,6 +9,7 @@
 #include "vmm/log.h"
 #include "vmm/trace.h"
 
+#include <jansson.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -128,8 +129,9 @@ enum {
 };
 
 /* Registers kept in e->regs: offsets 0x0000-0x7ffc. */
-#define E1000_NREGS  (0x8000 / 4)
-#define E1000_RA_NUM 16
+#define E1000_NREGS       (0x8000 / 4)
+#define E1000_REG_ENTRIES 128 /* bound of e1000_regs.c's register table (checked there) */
+#define E1000_RA_NUM      16
 
 /* CTRL (§13.4.1) */
 #define E1000_CTRL_FD      0x00000001u
@@ -357,6 +359,9 @@ struct e1000 {
     int work_fd;
 
     struct e1000_stats stats;
+    /* Guest accesses (MMIO or the BAR1 window) per register-table entry, [reads, writes]:
+     * which registers a driver's exits go to. Kept across resets, as the stats are. */
+    uint64_t reg_access[E1000_REG_ENTRIES][2];
     bool traced;  /* the packet trace keeps this NIC's events */
     int track[2]; /* trace tracks: RX ring, TX ring */
     struct log_ratelimit rl;
@@ -379,6 +384,9 @@ void e1000_tx_delay_flush(struct e1000 *e);
 
 /* e1000_regs.c */
 void e1000_regs_reset(struct e1000 *e);
+/* e1000_reg_access_info: the guest's accesses by register name ("ICR": {"reads", "writes"}),
+ * registers never accessed left out, as a new jansson object. */
+json_t *e1000_reg_access_info(const struct e1000 *e);
 uint32_t e1000_reg_read(struct e1000 *e, uint32_t off);
 void e1000_reg_write(struct e1000 *e, uint32_t off, uint32_t val);
 void e1000_stat_add(struct e1000 *e, uint32_t off, uint32_t n);

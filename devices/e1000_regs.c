@@ -19,6 +19,7 @@ struct reg_desc {
     uint32_t wmask; /* bits kept by a plain write */
     reg_read_fn rd;
     reg_write_fn wr;
+    const char *name; /* the datasheet's mnemonic, with an "E1000_" prefix */
 };
 
 /* --- handlers --------------------------------------------------------------------------- */
@@ -202,23 +203,23 @@ static uint32_t rd_stat64(struct e1000 *e, uint32_t off)
 #define ALL 0xffffffffu
 #define RW(o, m)                                                                                   \
     {                                                                                              \
-        o, 1, 0, m, NULL, NULL                                                                     \
+        o, 1, 0, m, NULL, NULL, #o                                                                 \
     }
 #define ARR(o, n)                                                                                  \
     {                                                                                              \
-        o, n, 0, ALL, NULL, NULL                                                                   \
+        o, n, 0, ALL, NULL, NULL, #o                                                               \
     }
 #define RO(o, fn)                                                                                  \
     {                                                                                              \
-        o, 1, R_RO, 0, fn, NULL                                                                    \
+        o, 1, R_RO, 0, fn, NULL, #o                                                                \
     }
 #define H(o, rd, wr)                                                                               \
     {                                                                                              \
-        o, 1, 0, ALL, rd, wr                                                                       \
+        o, 1, 0, ALL, rd, wr, #o                                                                   \
     }
 #define WO(o, wr)                                                                                  \
     {                                                                                              \
-        o, 1, R_WO, 0, rd_zero, wr                                                                 \
+        o, 1, R_WO, 0, rd_zero, wr, #o                                                             \
     }
 
 /* Later entries override earlier ones (the statistics block, then its special members). */
@@ -282,7 +283,7 @@ static const struct reg_desc reg_table[] = {
     RW(E1000_TXDCTL, ALL),
     RW(E1000_TADV, 0xffff),
     RW(E1000_TSPMT, ALL),
-    {E1000_CRCERRS, 64, R_RO | R_COR, 0, NULL, NULL},
+    {E1000_CRCERRS, 64, R_RO | R_COR, 0, NULL, NULL, "E1000_statistics"},
     RO(E1000_MPC, rd_mpc),
     RO(E1000_GORCL, rd_stat64),
     RO(E1000_GORCH, rd_stat64),
@@ -304,11 +305,12 @@ static const struct reg_desc reg_table[] = {
     ARR(E1000_IP4AT, 8),
     ARR(E1000_IP6AT, 4),
     RW(E1000_WUPL, ALL),
-    {E1000_WUPM, 32, R_RO, 0, NULL, NULL},
+    {E1000_WUPM, 32, R_RO, 0, NULL, NULL, "E1000_WUPM"},
     ARR(E1000_FFLT, 8),
 };
 
 #define NTABLE (sizeof(reg_table) / sizeof(reg_table[0]))
+_Static_assert(NTABLE <= E1000_REG_ENTRIES, "struct e1000's reg_access is too small");
 
 static uint8_t reg_index[E1000_NREGS]; /* table entry + 1, 0 for none */
 static pthread_once_t reg_index_once = PTHREAD_ONCE_INIT;
@@ -428,6 +430,29 @@ static void partial_read(struct e1000 *e, uint32_t off, uint8_t *data, unsigned 
     }
 }
 
+/* Counts one guest access per register it touches (at most three: len <= 8). */
+static void count_access(struct e1000 *e, uint32_t off, unsigned len, bool is_write)
+{
+    for (uint32_t r = off & ~3u; r < off + len; r += 4) {
+        unsigned t = r < E1000_NREGS * 4u ? reg_index[r >> 2] : 0;
+        if (t)
+            e->reg_access[t - 1][is_write]++;
+    }
+}
+
+json_t *e1000_reg_access_info(const struct e1000 *e)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < NTABLE; i++) {
+        const uint64_t *n = e->reg_access[i];
+        if (n[0] || n[1])
+            json_object_set_new(
+                o, reg_table[i].name + 6,
+                json_pack("{s:I, s:I}", "reads", (json_int_t)n[0], "writes", (json_int_t)n[1]));
+    }
+    return o;
+}
+
 static void mmio_locked(struct e1000 *e, uint64_t offset, uint8_t *data, unsigned len,
                         bool is_write)
 {
@@ -438,6 +463,7 @@ static void mmio_locked(struct e1000 *e, uint64_t offset, uint8_t *data, unsigne
         return;
     }
     uint32_t off = (uint32_t)offset;
+    count_access(e, off, len, is_write);
     if (len == 4 && !(off & 3)) {
         if (is_write)
             e1000_reg_write(e, off, (uint32_t)iobus_get_le(data, 4));

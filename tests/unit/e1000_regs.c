@@ -362,6 +362,51 @@ START_TEST(test_register_semantics)
 }
 END_TEST
 
+/* The guest's accesses to the register `reg` ("reads" or "writes") in the device report. */
+static json_int_t reg_acc(const char *reg, const char *dir)
+{
+    json_t *info = e1000_info(dev);
+    json_t *acc = json_object_get(info, "register_accesses");
+    json_int_t n = json_integer_value(json_object_get(json_object_get(acc, reg), dir));
+    json_decref(info);
+    return n;
+}
+
+/* The report counts guest accesses per register, by the manual's mnemonics, through either
+ * BAR and at any width; registers never touched are left out. */
+START_TEST(test_register_access_counts)
+{
+    const char *regs[] = {"ICR", "IMS", "RADV", "RDBAL", "RDBAH", "MTA", "statistics", "MPC"};
+    json_int_t r0[8], w0[8];
+    for (int i = 0; i < 8; i++) {
+        r0[i] = reg_acc(regs[i], "reads");
+        w0[i] = reg_acc(regs[i], "writes");
+    }
+    rd(ICR);
+    rd(ICR);
+    wr(IMS, 1);
+    io_w(0, IMS); /* IOADDR itself is not a register */
+    io_w(4, 3);
+    uint8_t b[8] = {0};
+    e1000_mmio(dev, RADV + 1, b, 1, true); /* one byte */
+    e1000_mmio(dev, RDBAL, b, 8, false);   /* two registers */
+    wr(MTA + 4 * 5, 1);                    /* any entry of an array */
+    rd(0x4000);                            /* CRCERRS, in the statistics block */
+    rd(MPC);                               /* a member with its own handler */
+    const json_int_t dr[8] = {2, 0, 0, 1, 1, 0, 1, 1}, dw[8] = {0, 2, 1, 0, 0, 1, 0, 0};
+    for (int i = 0; i < 8; i++) {
+        ck_assert_msg(reg_acc(regs[i], "reads") == r0[i] + dr[i], "%s reads", regs[i]);
+        ck_assert_msg(reg_acc(regs[i], "writes") == w0[i] + dw[i], "%s writes", regs[i]);
+    }
+    json_t *info = e1000_info(dev);
+    json_t *acc = json_object_get(info, "register_accesses");
+    ck_assert_ptr_nonnull(json_object_get(acc, "ICR"));
+    ck_assert_ptr_null(json_object_get(acc, "TIPG")); /* never accessed */
+    ck_assert_ptr_null(json_object_get(acc, "E1000_ICR"));
+    json_decref(info);
+}
+END_TEST
+
 void e1000_regs_tests(const struct e1000_tcases *tc)
 {
     tcase_add_test(tc->registers, test_pci_header);
@@ -373,4 +418,5 @@ void e1000_regs_tests(const struct e1000_tcases *tc)
     tcase_add_test(tc->registers, test_io_bar);
     tcase_add_test(tc->registers, test_access_widths);
     tcase_add_test(tc->registers, test_register_semantics);
+    tcase_add_test(tc->registers, test_register_access_counts);
 }
