@@ -1,5 +1,5 @@
 /* net_bench_user.c: net_bench's user (libslirp) cases: guest -> host (UDP to a host socket,
- * or TCP GSO frames segmented by the layer, against sendto() or send() on loopback) and
+ * or TCP GSO frames coalesced by the layer, against sendto() or send() on loopback) and
  * host -> guest (hostfwd UDP, against recvfrom() on loopback). */
 #include "net_bench.h"
 
@@ -16,13 +16,33 @@
 /* --- user (libslirp), guest -> host ----------------------------------------------------------- */
 
 /* The fake guest as a TCP client of a host socket behind 10.0.2.2: 64 KiB GSO frames that the
- * layer segments in software before libslirp's TCP takes them. */
+ * layer hands libslirp as one packet each (NETDEV_CAP_GSO_COALESCED). */
 struct user_tcp {
     struct fake_nic *nic;
     struct ftcp tcp;
     struct frame *f;
     struct gen *drain;
+    uint64_t last_probe; /* evloop_now_ns() of the last window probe */
 };
+
+#define PROBE_NS 1000000 /* 1 ms between window probes */
+
+/* libslirp 4.7.0 announces a window that reopened (its buffer toward the host socket drained)
+ * only in answer to a segment. A guest's TCP sends what fits, or probes (RFC 9293 §3.8.6.1);
+ * this guest sends whole GSO frames only, so once everything is ACKed and the window is
+ * short of a frame it probes: a bare ACK one byte back in sequence, as Linux's
+ * tcp_xmit_probe_skb, which libslirp answers with an ACK carrying its window. */
+static int user_tcp_probe(struct user_tcp *u)
+{
+    struct ftcp *t = &u->tcp;
+    uint64_t now = evloop_now_ns();
+    if (t->snd_nxt != t->snd_una || now - u->last_probe < PROBE_NS)
+        return 0;
+    u->last_probe = now;
+    struct tcp_fields tf = {t->snd_nxt - 1, t->rcv_nxt, TCPFL_ACK, 0xffff, NULL, 0, 0};
+    frame_tcp(u->nic->ctl, &t->fl, &tf);
+    return nic_send(u->nic, u->nic->ctl);
+}
 
 static int user_tcp_step(void *ctx)
 {
@@ -40,6 +60,10 @@ static int user_tcp_step(void *ctx)
             return rc;
         t->snd_nxt += GSO_PAYLOAD;
         sent = true;
+    } else if (netdev_can_send(u->nic->nd)) {
+        int rc = user_tcp_probe(u);
+        if (rc < 0)
+            return rc;
     }
     int rc = evloop_run_once(u->nic->loop, sent ? 0 : 10);
     if (rc >= 0)
