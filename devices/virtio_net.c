@@ -58,6 +58,11 @@ static uint64_t virtio_net_features(const struct netdev *nd)
     if (netdev_caps(nd) & NETDEV_CAP_VNET_HDR)
         f |= F(VIRTIO_NET_F_HOST_TSO4) | F(VIRTIO_NET_F_HOST_TSO6) | F(VIRTIO_NET_F_GUEST_TSO4) |
              F(VIRTIO_NET_F_GUEST_TSO6);
+    /* A backend that takes a TSO frame as one large packet (user: libslirp's TCP takes the
+     * whole segment) gains from the guest not segmenting; it never sends large frames back,
+     * so the guest side stays MTU-sized. */
+    else if (netdev_caps(nd) & NETDEV_CAP_GSO_COALESCED)
+        f |= F(VIRTIO_NET_F_HOST_TSO4) | F(VIRTIO_NET_F_HOST_TSO6);
     return f;
 }
 

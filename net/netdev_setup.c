@@ -200,15 +200,15 @@ json_t *netdev_info(const struct netdev *nd)
                               (json_int_t)s->drops[NETDEV_DROP_LINK_DOWN], "purged_on_reset",
                               (json_int_t)s->drops[NETDEV_DROP_PURGED]);
     json_t *backend = nd->ops && nd->ops->info ? nd->ops->info((struct netdev *)nd) : NULL;
-    return json_pack("{s:s, s:s, s:s?, s:b, s:b, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, "
-                     "s:i, s:i, s:o?}",
-                     "id", nd->id, "type", nd->ops ? nd->ops->type : "?", "peer",
-                     nd->nic ? nd->nic_name : NULL, "link_up", nd->link_up, "vnet_hdr",
-                     (nd->caps & NETDEV_CAP_VNET_HDR) != 0, "tx_packets", (json_int_t)s->tx_packets,
-                     "tx_bytes", (json_int_t)s->tx_bytes, "rx_packets", (json_int_t)s->rx_packets,
-                     "rx_bytes", (json_int_t)s->rx_bytes, "drops", drops, "backend_eagain_waits",
-                     (json_int_t)s->tx_eagain, "rx_queued", (json_int_t)s->rx_queued,
-                     "sw_segmented", (json_int_t)s->sw_segmented, "sw_checksummed",
-                     (json_int_t)s->sw_checksummed, "rx_queue_now", (int)nd->rxq.count,
-                     "tx_queue_now", (int)nd->txq.count, "backend", backend);
+    return json_pack(
+        "{s:s, s:s, s:s?, s:b, s:b, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, "
+        "s:I, s:i, s:i, s:o?}",
+        "id", nd->id, "type", nd->ops ? nd->ops->type : "?", "peer", nd->nic ? nd->nic_name : NULL,
+        "link_up", nd->link_up, "vnet_hdr", (nd->caps & NETDEV_CAP_VNET_HDR) != 0, "tx_packets",
+        (json_int_t)s->tx_packets, "tx_bytes", (json_int_t)s->tx_bytes, "rx_packets",
+        (json_int_t)s->rx_packets, "rx_bytes", (json_int_t)s->rx_bytes, "drops", drops,
+        "backend_eagain_waits", (json_int_t)s->tx_eagain, "rx_queued", (json_int_t)s->rx_queued,
+        "sw_segmented", (json_int_t)s->sw_segmented, "sw_checksummed",
+        (json_int_t)s->sw_checksummed, "sw_coalesced", (json_int_t)s->sw_coalesced, "rx_queue_now",
+        (int)nd->rxq.count, "tx_queue_now", (int)nd->txq.count, "backend", backend);
 }

@@ -183,6 +183,9 @@ START_TEST(test_tso_v4_reaches_host_as_one_packet)
     ck_assert_uint_eq(st->sw_segmented, 0);
     for (int r = 0; r < NETDEV_DROP_REASONS; r++)
         ck_assert_uint_eq(st->drops[r], 0);
+    json_t *info = netdev_info(e.nd); /* what the monitor and --exit-stats show */
+    ck_assert_int_eq(json_integer_value(json_object_get(info, "sw_coalesced")), 2);
+    json_decref(info);
     teardown();
 }
 END_TEST

@@ -61,6 +61,35 @@ START_TEST(test_offered_features_vnet)
 }
 END_TEST
 
+/* Over the user backend, which takes TSO frames whole (NETDEV_CAP_GSO_COALESCED), the guest
+ * may send TSO (HOST_TSO*), and gets MTU-sized frames (no GUEST_TSO*). */
+START_TEST(test_offered_features_coalesced)
+{
+    char err[256] = "";
+    struct opts *o = opts_parse("user,id=u9", "type", err, sizeof(err));
+    ck_assert_msg(o != NULL, "%s", err);
+    struct netdev *u = netdev_create(T.loop, o, err, sizeof(err));
+    ck_assert_msg(u != NULL, "%s", err);
+    ck_assert(netdev_caps(u) & NETDEV_CAP_GSO_COALESCED);
+    struct virtio_net_params p = {.netdev = u,
+                                  .mem = &T.gm,
+                                  .irq = &T.irq,
+                                  .loop = T.loop,
+                                  .base = MMIO_BASE + 0x1000,
+                                  .name = "vnet9"};
+    struct virtio_net *vn = virtio_net_create(&p, err, sizeof(err));
+    ck_assert_msg(vn != NULL, "%s", err);
+    uint64_t f = virtio_net_offered(vn);
+    ck_assert_uint_eq(f & (F(VIRTIO_NET_F_HOST_TSO4) | F(VIRTIO_NET_F_HOST_TSO6)),
+                      F(VIRTIO_NET_F_HOST_TSO4) | F(VIRTIO_NET_F_HOST_TSO6));
+    ck_assert_uint_eq(f & (F(VIRTIO_NET_F_GUEST_TSO4) | F(VIRTIO_NET_F_GUEST_TSO6)), 0);
+    ck_assert_uint_eq(f & OFFERED_NO_VNET, OFFERED_NO_VNET);
+    virtio_net_destroy(vn);
+    netdev_destroy(u);
+    opts_free(o);
+}
+END_TEST
+
 START_TEST(test_features_not_offered_refused)
 {
     uint64_t refused0 = T.t->stats.features_refused;
@@ -164,6 +193,7 @@ void vn_features_tests(const struct vn_tcases *tc)
     tcase_add_test(tc->neg, test_identity_registers);
     tcase_add_test(tc->neg, test_offered_features_no_vnet);
     tcase_add_test(tc->neg, test_features_not_offered_refused);
+    tcase_add_test(tc->neg, test_offered_features_coalesced);
     tcase_add_test(tc->neg, test_version1_required);
     tcase_add_test(tc->neg, test_features_frozen_after_features_ok);
     tcase_add_test(tc->neg, test_config_space);
