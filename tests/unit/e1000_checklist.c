@@ -27,7 +27,7 @@ START_TEST(test_cl_ring_len_zero)
     wr(TDT, 5);
     pump();
     ck_assert_uint_eq(rd(TDH), 0);
-    ck_assert_uint_eq(be.calls, 0);
+    ck_assert_uint_eq(be.send_calls, 0);
     rx_init(16, RCTL_STD);
     wr(RDLEN, 0);
     size_t n = udp_frame(frame, mac, 60, FN_CSUM_FULL);
@@ -51,7 +51,7 @@ START_TEST(test_cl_ring_huge)
     pump();
     ck_assert_uint_eq(rd(TDH), 100);
     ck_assert_uint_ge(bad_ring(), 1);
-    ck_assert_uint_eq(be.calls, 0);
+    ck_assert_uint_eq(be.send_calls, 0);
     rx_init(16, RCTL_STD);
     wr(RDBAL, (uint32_t)(RAM_SIZE - 100 * 16));
     wr(RDLEN, 0xfff80);
@@ -75,7 +75,7 @@ START_TEST(test_cl_head_tail_past_ring)
     wr(TDH, 40);
     pump();
     ck_assert_uint_eq(rd(TDH), 40);
-    ck_assert_uint_eq(be.calls, 0);
+    ck_assert_uint_eq(be.send_calls, 0);
     ck_assert_uint_ge(bad_ring(), 1);
     wr(TDH, 0);
     wr(TDT, 1);
@@ -154,7 +154,7 @@ START_TEST(test_cl_tx_desc_fields)
     txd_legacy(0, 500, C_RS, 0, 0, 0); /* null address: no data */
     txd_frame(n, C_EOP | C_RS);
     tx_kick_sent(1);
-    ck_assert_uint_eq(be.s[0].len, n);
+    ck_assert_uint_eq(be.sent[0].len, n);
     txd_legacy(0xffffffffffff0000ull, 100, C_RS, 0, 0, 0); /* outside RAM */
     a = txd_frame(n, C_EOP | C_RS);
     tx_kick_sent(1);
@@ -163,7 +163,7 @@ START_TEST(test_cl_tx_desc_fields)
     tx_kick_sent(1);
     a = txd_legacy(TXBUF, 0xffff, C_EOP | C_RS, 0, 0, 0); /* 65535 bytes from RAM: sent */
     tx_kick_done(a, 2);
-    ck_assert_uint_eq(be.s[1].len, 0xffff);
+    ck_assert_uint_eq(be.sent[1].len, 0xffff);
     a = txd_data(TXBUF, 0xfffff, C_EOP | C_RS, 0, 0); /* DTALEN 1 MiB - 1: over 64 KiB */
     tx_kick_done(a, 2);
     ck_assert_uint_eq(e1000_get_stats(dev)->tx_drop_malformed, 4);
@@ -179,12 +179,12 @@ START_TEST(test_cl_eop_never)
         txd_legacy(TXBUF, 4096, i % 10 ? 0 : C_RS, 0, 0, 0);
     tx_kick();
     ck_assert_uint_eq(rd(TDH), 300);
-    ck_assert_uint_eq(be.calls, 0);
+    ck_assert_uint_eq(be.send_calls, 0);
     ck_assert(txd_done(290)); /* refused already: nothing referenced, DD at once */
     unsigned a = txd_legacy(TXBUF, 60, C_EOP | C_RS, 0, 0, 0);
     tx_kick();
     ck_assert(txd_done(a) && txd_done(0));
-    ck_assert_uint_eq(be.calls, 0);
+    ck_assert_uint_eq(be.send_calls, 0);
     ck_assert_uint_eq(e1000_get_stats(dev)->tx_drop_malformed, 1);
     size_t n = tx_udp_frame(peer_mac, 60);
     txd_frame(n, C_EOP | C_RS);
@@ -240,8 +240,8 @@ START_TEST(test_cl_context_bad)
     txd_ctx(&cs, 0);
     txd_data(TXBUF, (uint32_t)n, C_EOP | C_RS, POPTS_TXSM | POPTS_IXSM, 0);
     tx_kick();
-    ck_assert_uint_eq(be.s[be.nsent - 1].len, n);
-    ck_assert_mem_eq(be.s[be.nsent - 1].data, frame, n);
+    ck_assert_uint_eq(be.sent[be.nsent - 1].len, n);
+    ck_assert_mem_eq(be.sent[be.nsent - 1].data, frame, n);
 }
 END_TEST
 
@@ -264,7 +264,7 @@ START_TEST(test_cl_context_change_mid_packet)
     txd_data(TXBUF + 1000, (uint32_t)(n - 1000), C_TSE | C_EOP | C_RS, 0, 0);
     tx_kick_sent(4);
     for (unsigned i = 0; i < 4; i++)
-        ck_assert_uint_eq(tcp4_check(be.s[i].data, be.s[i].len), 0);
+        ck_assert_uint_eq(tcp4_check(be.sent[i].data, be.sent[i].len), 0);
     /* The next packet uses the evil context: refused. */
     txd_data(TXBUF, (uint32_t)n, C_TSE | C_EOP | C_RS, 0, 0);
     tx_kick_sent(4);

@@ -9,7 +9,6 @@
 #include "vmm/iobus.h"
 
 #include <check.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,28 +41,9 @@ static void line_pulse(struct irq_line *l)
 
 static struct irq_line irq = {line_set, line_pulse, NULL, 10, -1};
 
-struct e1000_be be;
-
-/* Records what the device sends, or refuses it with EAGAIN while be.eagain is set. */
-static int fake_send(struct netdev *n, const struct virtio_net_hdr_v1 *hdr, const struct iovec *iov,
-                     int iovcnt, size_t len)
-{
-    (void)n;
-    be.calls++;
-    if (be.eagain)
-        return -EAGAIN;
-    if (be.nsent == MAX_SENT)
-        return 0; /* sent, not recorded */
-    fakebe_record(&be.s[be.nsent++], hdr, iov, iovcnt, len);
-    return 0;
-}
-
-static const struct netdev_backend_ops fake_ops = {
-    .type = "fake",
-    .summary = "test backend",
-    .open = fakebe_open,
-    .send = fake_send,
-};
+/* What the device sends: kept while there is room, then sent but not recorded. */
+struct fakebe_log be;
+static struct sent_frame sent[MAX_SENT];
 
 const uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
 const uint8_t peer_mac[6] = {0x52, 0x55, 0x0a, 0x00, 0x02, 0x02};
@@ -74,6 +54,8 @@ static void setup_with(bool vnet)
 {
     char err[256] = "";
     memset(&be, 0, sizeof(be));
+    be.sent = sent;
+    be.cap = MAX_SENT;
     memset(&line, 0, sizeof(line));
     ram = calloc(1, RAM_SIZE);
     ck_assert_ptr_nonnull(ram);
@@ -81,7 +63,7 @@ static void setup_with(bool vnet)
     ck_assert_int_eq(gmem_add_region(&gm, 0, RAM_SIZE, ram), 0);
     loop = evloop_create();
     ck_assert_ptr_nonnull(loop);
-    nd = fakebe_create(loop, &fake_ops, "f0", vnet);
+    nd = fakebe_log_create(loop, &be, "f0", vnet);
     struct e1000_params p = {.netdev = nd, .mem = &gm, .irq = &irq, .loop = loop, .name = "e0"};
     memcpy(p.mac, mac, 6);
     dev = e1000_create(&p, err, sizeof(err));
@@ -105,7 +87,7 @@ void teardown(void)
     e1000_destroy(dev);
     netdev_destroy(nd);
     evloop_destroy(loop);
-    fakebe_free(be.s, be.nsent);
+    fakebe_free(be.sent, be.nsent);
     free(ram);
 }
 

@@ -152,21 +152,13 @@ struct e1000_line {
     uint64_t last_rise_ns;
 };
 
-/* The fake backend: send() returns -EAGAIN while eagain is set; calls counts every call, s
- * holds the first MAX_SENT frames sent. */
-struct e1000_be {
-    bool eagain;
-    unsigned nsent, calls;
-    struct sent_frame s[MAX_SENT];
-};
-
 extern uint8_t *ram;
 extern struct guestmem gm;
 extern struct evloop *loop;
 extern struct netdev *nd;
 extern struct e1000 *dev;
 extern struct e1000_line line;
-extern struct e1000_be be;
+extern struct fakebe_log be; /* holds the first MAX_SENT frames sent */
 extern const uint8_t mac[6], peer_mac[6];
 extern const struct fn_addr guest, host;
 extern uint8_t frame[E1000T_FRAME_MAX];

@@ -103,7 +103,7 @@ START_TEST(test_reset_during_traffic)
     rx_init(16, RCTL_STD);
     txd_frame(n, C_EOP | C_RS);
     tx_kick_sent(sent + 1);
-    ck_assert_uint_eq(be.s[be.nsent - 1].len, n);
+    ck_assert_uint_eq(be.sent[be.nsent - 1].len, n);
     deliver(frame, n);
     ck_assert(rx_done(0));
 }

@@ -24,9 +24,9 @@ START_TEST(test_tx_legacy)
     unsigned b = txd_legacy(TXBUF + 0x1000, (uint16_t)(n - 40), C_EOP | C_IFCS | C_RS, 0, 0, 0);
     wr(IMS, ICR_TXDW);
     tx_kick_sent(1);
-    ck_assert(!be.s[0].has_hdr);
-    ck_assert_uint_eq(be.s[0].len, n);
-    ck_assert_mem_eq(be.s[0].data, frame, n);
+    ck_assert(!be.sent[0].has_hdr);
+    ck_assert_uint_eq(be.sent[0].len, n);
+    ck_assert_mem_eq(be.sent[0].data, frame, n);
     ck_assert(txd_done(b));
     ck_assert(!txd_done(a)); /* no RS: no write-back */
     ck_assert_uint_eq(rd(TDH), 2);
@@ -57,7 +57,7 @@ START_TEST(test_tx_tso_segments)
     ck_assert_uint_eq(be.nsent, segs);
     size_t off = 0;
     for (unsigned i = 0; i < segs; i++) {
-        const struct sent_frame *s = &be.s[i];
+        const struct sent_frame *s = &be.sent[i];
         size_t pl = TSO_PAYLOAD - off < TSO_MSS ? TSO_PAYLOAD - off : TSO_MSS;
         ck_assert(!s->has_hdr);
         ck_assert_uint_eq(s->len, TSO_HDRS + pl);
@@ -86,7 +86,7 @@ START_TEST(test_tx_tso_vnet)
     size_t n;
     tso4_post(&n);
     tx_kick_sent(1);
-    const struct sent_frame *s = &be.s[0];
+    const struct sent_frame *s = &be.sent[0];
     ck_assert(s->has_hdr);
     ck_assert_uint_eq(s->len, n);
     ck_assert_uint_eq(s->hdr.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
@@ -150,7 +150,7 @@ START_TEST(test_tx_tso6)
     size_t n = tso6_post();
     tx_kick_sent(3);
     for (unsigned i = 0; i < 3; i++) {
-        const struct sent_frame *s = &be.s[i];
+        const struct sent_frame *s = &be.sent[i];
         size_t pl = i < 2 ? 1200 : 100;
         ck_assert_uint_eq(s->len, 74 + pl);
         ck_assert_uint_eq(fn_get16(s->data + 18), 20 + pl);
@@ -168,7 +168,7 @@ START_TEST(test_tx_tso6_vnet)
     tx_init(64);
     size_t n = tso6_post();
     tx_kick_sent(1);
-    const struct sent_frame *s = &be.s[0];
+    const struct sent_frame *s = &be.sent[0];
     ck_assert_uint_eq(s->hdr.gso_type, VIRTIO_NET_HDR_GSO_TCPV6);
     ck_assert_uint_eq(le16toh(s->hdr.csum_start), 54);
     ck_assert_uint_eq(le16toh(s->hdr.hdr_len), 74);
@@ -198,8 +198,8 @@ START_TEST(test_tx_csum_udp)
     size_t n = udp_csum_post();
     tx_kick_sent(1);
     struct fn_pkt p;
-    ck_assert(fn_parse(be.s[0].data, be.s[0].len, &p));
-    ck_assert_uint_eq(be.s[0].len, n);
+    ck_assert(fn_parse(be.sent[0].data, be.sent[0].len, &p));
+    ck_assert_uint_eq(be.sent[0].len, n);
     ck_assert(p.ip_csum_ok);
     ck_assert(p.l4_csum_ok);
     ck_assert_uint_eq(netdev_get_stats(nd)->sw_checksummed, 1);
@@ -211,7 +211,7 @@ START_TEST(test_tx_csum_udp_vnet)
     tx_init(16);
     size_t n = udp_csum_post();
     tx_kick_sent(1);
-    const struct sent_frame *s = &be.s[0];
+    const struct sent_frame *s = &be.sent[0];
     ck_assert_uint_eq(s->len, n);
     ck_assert_uint_eq(s->hdr.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
     ck_assert_uint_eq(s->hdr.gso_type, VIRTIO_NET_HDR_GSO_NONE);
@@ -234,12 +234,12 @@ START_TEST(test_tx_legacy_ic)
     txd_legacy(TXBUF, 20, 0, 0, 34, 0); /* CSS in the first descriptor */
     txd_legacy(TXBUF + 20, (uint16_t)(n - 20), C_EOP | C_IC | C_RS, 50, 0, 0);
     tx_kick_sent(1);
-    ck_assert_uint_eq(fn_get16(be.s[0].data + 50), good);
+    ck_assert_uint_eq(fn_get16(be.sent[0].data + 50), good);
     /* IC out of range (CSO >= length - 1): ignored, the frame goes out as it is. */
     memcpy(ram + TXBUF, frame, 60);
     txd_legacy(TXBUF, 60, C_EOP | C_IC | C_RS, 59, 0, 0);
     tx_kick_sent(2);
-    ck_assert_mem_eq(be.s[1].data, frame, 60);
+    ck_assert_mem_eq(be.sent[1].data, frame, 60);
 }
 END_TEST
 
@@ -250,11 +250,11 @@ START_TEST(test_tx_vlan_insert)
     size_t n = tx_udp_frame(peer_mac, 64);
     txd_legacy(TXBUF, (uint16_t)n, C_EOP | C_RS | C_VLE, 0, 0, 0x2005);
     tx_kick_sent(1);
-    ck_assert_uint_eq(be.s[0].len, n + 4);
-    ck_assert_mem_eq(be.s[0].data, frame, 12);
-    ck_assert_uint_eq(fn_get16(be.s[0].data + 12), 0x8100);
-    ck_assert_uint_eq(fn_get16(be.s[0].data + 14), 0x2005);
-    ck_assert_mem_eq(be.s[0].data + 16, frame + 12, n - 12);
+    ck_assert_uint_eq(be.sent[0].len, n + 4);
+    ck_assert_mem_eq(be.sent[0].data, frame, 12);
+    ck_assert_uint_eq(fn_get16(be.sent[0].data + 12), 0x8100);
+    ck_assert_uint_eq(fn_get16(be.sent[0].data + 14), 0x2005);
+    ck_assert_mem_eq(be.sent[0].data + 16, frame + 12, n - 12);
 }
 END_TEST
 
@@ -267,10 +267,10 @@ START_TEST(test_tx_backpressure)
     be.eagain = true;
     tx_kick();
     ck_assert_uint_eq(rd(TDH), 1);
-    ck_assert_uint_eq(be.calls, 1);
+    ck_assert_uint_eq(be.send_calls, 1);
     ck_assert_uint_ge(e1000_get_stats(dev)->tx_wait_backend, 1);
     pump_for(20);
-    ck_assert_uint_eq(be.calls, 1);
+    ck_assert_uint_eq(be.send_calls, 1);
     be.eagain = false;
     netdev_backend_writable(nd);
     pump();

@@ -52,3 +52,49 @@ struct netdev *fakebe_create(struct evloop *loop, const struct netdev_backend_op
     ck_assert_msg(nd != NULL, "netdev_create_with: %s", err);
     return nd;
 }
+
+/* The recording backend: its private state is the pointer to the test's log. */
+static struct fakebe_log *log_of(struct netdev *nd)
+{
+    return *(struct fakebe_log **)netdev_priv(nd);
+}
+
+static int log_send(struct netdev *nd, const struct virtio_net_hdr_v1 *hdr, const struct iovec *iov,
+                    int iovcnt, size_t len)
+{
+    struct fakebe_log *log = log_of(nd);
+    log->send_calls++;
+    if (log->hook)
+        log->hook();
+    if (atomic_load(&log->eagain))
+        return -EAGAIN;
+    if (log->nsent >= log->cap)
+        return log->full_ret;
+    fakebe_record(&log->sent[log->nsent++], hdr, iov, iovcnt, len);
+    return 0;
+}
+
+static int log_set_rx_offloads(struct netdev *nd, unsigned flags)
+{
+    struct fakebe_log *log = log_of(nd);
+    log->offload_calls++;
+    log->last_offloads = flags;
+    return 0;
+}
+
+static const struct netdev_backend_ops log_ops = {
+    .type = "fake",
+    .summary = "test backend",
+    .priv_size = sizeof(struct fakebe_log *),
+    .open = fakebe_open,
+    .send = log_send,
+    .set_rx_offloads = log_set_rx_offloads,
+};
+
+struct netdev *fakebe_log_create(struct evloop *loop, struct fakebe_log *log, const char *name,
+                                 bool vnet)
+{
+    struct netdev *nd = fakebe_create(loop, &log_ops, name, vnet);
+    *(struct fakebe_log **)netdev_priv(nd) = log;
+    return nd;
+}

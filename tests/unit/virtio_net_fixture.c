@@ -17,38 +17,9 @@ const uint8_t MAC[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
 
 /* --- the fake backend ------------------------------------------------------------------------ */
 
-struct vn_be be;
-
-static int fake_send(struct netdev *nd, const struct virtio_net_hdr_v1 *hdr,
-                     const struct iovec *iov, int iovcnt, size_t len)
-{
-    (void)nd;
-    be.send_calls++;
-    if (be.hook)
-        be.hook();
-    if (atomic_load(&be.eagain))
-        return -EAGAIN;
-    if (be.nsent >= BE_MAX_SENT)
-        return -ENOBUFS;
-    fakebe_record(&be.sent[be.nsent++], hdr, iov, iovcnt, len);
-    return 0;
-}
-
-static int fake_set_rx_offloads(struct netdev *nd, unsigned flags)
-{
-    (void)nd;
-    be.offload_calls++;
-    be.last_offloads = flags;
-    return 0;
-}
-
-static const struct netdev_backend_ops fake_ops = {
-    .type = "fake",
-    .summary = "test backend",
-    .open = fakebe_open,
-    .send = fake_send,
-    .set_rx_offloads = fake_set_rx_offloads,
-};
+/* What the device sends; a frame past the BE_MAX_SENT recorded ones is refused (ENOBUFS). */
+struct fakebe_log be;
+static struct sent_frame sent[BE_MAX_SENT];
 
 /* --- fixture ------------------------------------------------------------------------------- */
 
@@ -74,13 +45,16 @@ static void setup_with(bool vnet)
 {
     char err[256] = "";
     memset(&be, 0, sizeof(be));
+    be.sent = sent;
+    be.cap = BE_MAX_SENT;
+    be.full_ret = -ENOBUFS;
     memset(&T, 0, sizeof(T));
     T.ram = calloc(1, RAM_SIZE);
     ck_assert_ptr_nonnull(T.ram);
     ck_assert_int_eq(gmem_add_region(&T.gm, 0, RAM_SIZE, T.ram), 0);
     T.loop = evloop_create();
     ck_assert_ptr_nonnull(T.loop);
-    T.nd = fakebe_create(T.loop, &fake_ops, "n0", vnet);
+    T.nd = fakebe_log_create(T.loop, &be, "n0", vnet);
     T.irq = (struct irq_line){.set = fake_irq_set, .pulse = fake_irq_pulse, .gsi = 5, .irqfd = -1};
     struct virtio_net_params p = {
         .netdev = T.nd,

@@ -78,17 +78,6 @@ void vn_rx_hostile_tests(const struct vn_tcases *tc);
 
 #define BE_MAX_SENT 1024
 
-/* What the fake backend saw; one per test process (Check forks each test). */
-struct vn_be {
-    atomic_bool eagain;  /* send() returns -EAGAIN while set */
-    unsigned send_calls; /* every call, EAGAIN included */
-    unsigned nsent;      /* frames accepted */
-    unsigned offload_calls;
-    unsigned last_offloads;
-    void (*hook)(void); /* called at the start of send() (the guest acting meanwhile) */
-    struct sent_frame sent[BE_MAX_SENT];
-};
-
 /* The fake driver's view of one queue. */
 struct dq {
     uint16_t size;
@@ -122,7 +111,7 @@ struct seg {
     uint16_t flags; /* F_WRITE, F_IND */
 };
 
-extern struct vn_be be;
+extern struct fakebe_log be; /* holds the first BE_MAX_SENT frames sent */
 extern struct vn_state T;
 
 /* setup / setup_vnet: the device over a backend without / with the virtio-net header;
