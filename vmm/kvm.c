@@ -19,7 +19,10 @@
 
 bool kvm_host_is_pvm(void)
 {
-    return access("/sys/module/kvm_pvm", F_OK) == 0;
+    /* A kernel that is itself a PVM guest loads kvm_pvm too but does not bind it ("this
+     * kernel is itself a kvm-pvm guest; not binding"): without /dev/kvm there is no PVM
+     * host, and the error that follows is about KVM, not about PVM quirks. */
+    return access("/sys/module/kvm_pvm", F_OK) == 0 && access("/dev/kvm", F_OK) == 0;
 }
 
 static const struct {
@@ -44,7 +47,8 @@ static int kvm_open_dev(struct vm *vm, char *err, size_t errlen)
         if (e == ENOENT)
             snprintf(err, errlen,
                      "/dev/kvm does not exist: load KVM (modprobe kvm_intel or kvm_amd) and "
-                     "check that virtualization is enabled in the firmware");
+                     "check that virtualization is enabled in the firmware, or, inside a VM, "
+                     "that the hypervisor offers nested virtualization");
         else if (e == EACCES || e == EPERM)
             snprintf(err, errlen,
                      "cannot open /dev/kvm: permission denied: add yourself to the kvm group "

@@ -8,8 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* kvm_host_is_pvm: true when the host's KVM is PVM (/sys/module/kvm_pvm exists), whose
- * instruction emulator runs the guest kernel (see the project notes). */
+/* kvm_host_is_pvm: true when the host's KVM is PVM (/sys/module/kvm_pvm and /dev/kvm exist),
+ * whose instruction emulator runs the guest kernel (see the project notes). */
 bool kvm_host_is_pvm(void);
 
 /* kvm_init: opens /dev/kvm, checks the API version and the capabilities nicvm needs, creates
