@@ -2,8 +2,8 @@
  * input of valid Linux-like traffic per common path and one per applicable item of the
  * malicious-guest checklist, named after the item. Deterministic, so the committed corpus is
  * reproducible: scripts/fuzz.sh --seeds runs it. Usage: fuzz_mkcorpus OUTDIR. This file has
- * the byte and frame builders, the virtqueue and slirp seeds and main(); mkcorpus_vnet.c and
- * mkcorpus_e1000.c have the virtio-net and e1000 seeds. */
+ * the byte and frame builders, the virtqueue and slirp seeds and main(); mkcorpus_vnet.c,
+ * mkcorpus_e1000.c and mkcorpus_ipfrag.c have the virtio-net, e1000 and reassembly seeds. */
 #include "tests/fuzz/mkcorpus.h"
 
 #include <errno.h>
@@ -126,6 +126,12 @@ static size_t eth(uint8_t *f, const uint8_t *dst, const uint8_t *src, uint16_t t
     return 14;
 }
 
+void mk_ip_csum(uint8_t *ip, size_t hlen)
+{
+    be16(ip + 10, 0);
+    be16(ip + 10, (uint16_t)~fold(sum16(0, ip, hlen)));
+}
+
 /* IPv4 header at f + 14 for l4len bytes of protocol proto. */
 static void ipv4(uint8_t *f, uint32_t sip, uint32_t dip, uint8_t proto, size_t l4len)
 {
@@ -134,7 +140,7 @@ static void ipv4(uint8_t *f, uint32_t sip, uint32_t dip, uint8_t proto, size_t l
     ip[0] = 0x45, ip[8] = 64, ip[9] = proto;
     be16(ip + 2, (uint16_t)(20 + l4len)), be16(ip + 4, 0x1234), be16(ip + 6, 0x4000);
     be32(ip + 12, sip), be32(ip + 16, dip);
-    be16(ip + 10, (uint16_t)~fold(sum16(0, ip, 20)));
+    mk_ip_csum(ip, 20);
 }
 
 static uint32_t pseudo(uint32_t sip, uint32_t dip, uint8_t proto, size_t len)
@@ -517,9 +523,8 @@ static void sl_traffic(struct mk *b)
     mk_save(b, "slirp_glue", "host_fragmented_frames");
     /* The libslirp 4.7.0 crash net/slirp.c guards against: a last fragment alone. */
     n = mk_udp(f, MK_GUEST_IP, MK_GW_IP, 40003, 7, f + 2000, 1000);
-    f[14 + 6] = 0x02, f[14 + 7] = 0x02, f[14 + 10] = f[14 + 11] = 0;
-    uint16_t c = (uint16_t)~fold(sum16(0, f + 14, 20));
-    f[14 + 10] = (uint8_t)(c >> 8), f[14 + 11] = (uint8_t)c;
+    f[14 + 6] = 0x02, f[14 + 7] = 0x02;
+    mk_ip_csum(f + 14, 20);
     sl_frame(b, NULL, f, n);
     mk_save(b, "slirp_glue", "regress_ipv4_lone_last_fragment");
 }
@@ -578,5 +583,6 @@ int main(int argc, char **argv)
     mk_corpus_virtio_net();
     mk_corpus_e1000();
     mk_corpus_slirp_glue();
+    mk_corpus_ipfrag();
     return 0;
 }

@@ -36,6 +36,8 @@ size_t mk_icmp_echo(uint8_t *f, uint32_t sip, uint32_t dip, uint16_t seq, size_t
 size_t mk_tcp(uint8_t *f, uint32_t sip, uint32_t dip, uint16_t sport, uint16_t dport, uint8_t flags,
               size_t plen, int partial);
 size_t mk_dns_query(uint8_t *f);
+/* mk_ip_csum: sets the checksum of the IPv4 header at ip (hlen bytes). */
+void mk_ip_csum(uint8_t *ip, size_t hlen);
 
 #define MK_IP(a, b, c, d) ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (d))
 #define MK_GUEST_IP       MK_IP(10, 0, 2, 15)
@@ -46,5 +48,7 @@ void mk_corpus_virtqueue(void);
 void mk_corpus_virtio_net(void);
 void mk_corpus_e1000(void);
 void mk_corpus_slirp_glue(void);
+/* mk_corpus_ipfrag: the fuzz_ipfrag seeds and the slirp_glue seeds whose fragments complete. */
+void mk_corpus_ipfrag(void);
 
 #endif
