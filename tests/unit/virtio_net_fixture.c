@@ -409,14 +409,24 @@ uint16_t tx_post(const struct virtio_net_hdr_v1 *h, const uint8_t *frame, size_t
     return post(TXQ, &s, 1);
 }
 
+uint16_t tx_post_frames(unsigned n, size_t len, unsigned seed0)
+{
+    uint8_t *f = malloc(len ? len : 1);
+    ck_assert_ptr_nonnull(f);
+    uint16_t head = 0;
+    for (unsigned i = 0; i < n; i++) {
+        make_frame(f, len, seed0 + i);
+        head = tx_post(NULL, f, len);
+    }
+    free(f);
+    return head;
+}
+
 /* Posts a frame of len bytes with pattern seed and kicks. */
 uint16_t tx_frame(size_t len, unsigned seed)
 {
-    uint8_t *f = malloc(len ? len : 1);
-    make_frame(f, len, seed);
     uint16_t old = T.q[TXQ].avail_idx;
-    uint16_t head = tx_post(NULL, f, len);
-    free(f);
+    uint16_t head = tx_post_frames(1, len, seed);
     kick_if_needed(TXQ, old);
     return head;
 }
@@ -431,6 +441,20 @@ void expect_sent(unsigned i, size_t len, unsigned seed)
     free(f);
 }
 
+void be_room(void)
+{
+    atomic_store(&be.eagain, false);
+    netdev_backend_writable(T.nd);
+    pump();
+}
+
+void expect_sent_frames(unsigned n, size_t len, unsigned seed0)
+{
+    ck_assert_uint_eq(be.nsent, n);
+    for (unsigned i = 0; i < n; i++)
+        expect_sent(i, len, seed0 + i);
+}
+
 /* Posts n writable RX buffers of size bytes each. */
 void post_rx(unsigned n, uint32_t size)
 {
@@ -442,6 +466,27 @@ void post_rx(unsigned n, uint32_t size)
     }
 }
 
+void post_rx_kick(unsigned n, uint32_t size)
+{
+    post_rx(n, size);
+    kick(RXQ);
+}
+
+bool post_rx_needs_kick(unsigned n, uint32_t size)
+{
+    uint16_t old = T.q[RXQ].avail_idx;
+    post_rx(n, size);
+    return kick_needed(RXQ, old);
+}
+
+void refill_rx(unsigned n, uint32_t size)
+{
+    if (post_rx_needs_kick(n, size))
+        kick(RXQ);
+    else
+        pump();
+}
+
 bool deliver_hdr(const struct virtio_net_hdr_v1 *h, size_t len, unsigned seed)
 {
     uint8_t *f = malloc(len);
@@ -450,6 +495,18 @@ bool deliver_hdr(const struct virtio_net_hdr_v1 *h, size_t len, unsigned seed)
     bool r = netdev_deliver(T.nd, h, &iov, 1, len);
     free(f);
     return r;
+}
+
+struct virtio_net_hdr_v1 tcp4_gso_hdr(uint8_t gso_type)
+{
+    struct virtio_net_hdr_v1 h = {0};
+    h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    h.gso_type = gso_type;
+    h.hdr_len = htole16(54);
+    h.gso_size = htole16(1448);
+    h.csum_start = htole16(34);
+    h.csum_offset = htole16(16);
+    return h;
 }
 
 bool deliver(size_t len, unsigned seed)

@@ -68,13 +68,10 @@ struct vn_tcases {
     TCase *neg, *neg_vnet, *tx, *rx, *rx_vnet, *evidx, *life, *transport, *ring, *net, *net_vnet;
 };
 
-void vn_features_tests(const struct vn_tcases *tc);
-void vn_tx_tests(const struct vn_tcases *tc);
-void vn_rx_tests(const struct vn_tcases *tc);
-void vn_life_tests(const struct vn_tcases *tc);
-void vn_transport_tests(const struct vn_tcases *tc);
-void vn_tx_hostile_tests(const struct vn_tcases *tc);
-void vn_rx_hostile_tests(const struct vn_tcases *tc);
+/* Each test file's entry point: adds the file's tests to the TCases of tc. */
+typedef void vn_tests_fn(const struct vn_tcases *tc);
+vn_tests_fn vn_features_tests, vn_tx_tests, vn_rx_tests, vn_life_tests, vn_transport_tests,
+    vn_tx_hostile_tests, vn_rx_hostile_tests;
 
 #define BE_MAX_SENT 1024
 
@@ -169,11 +166,27 @@ void expect_no_used(unsigned qi);
 void make_frame(uint8_t *f, size_t len, unsigned seed);
 /* A TX chain of one descriptor: header then frame. */
 uint16_t tx_post(const struct virtio_net_hdr_v1 *h, const uint8_t *frame, size_t len);
+/* Posts n frames of len bytes with patterns seed0, seed0 + 1, ... without kicking; returns the
+ * last head. */
+uint16_t tx_post_frames(unsigned n, size_t len, unsigned seed0);
 /* Posts a frame of len bytes with pattern seed and kicks. */
 uint16_t tx_frame(size_t len, unsigned seed);
 void expect_sent(unsigned i, size_t len, unsigned seed);
+/* The backend has room again: eagain cleared, the layer told, the loop run. */
+void be_room(void);
+/* Exactly n frames were sent: len bytes each, patterns seed0, seed0 + 1, ... */
+void expect_sent_frames(unsigned n, size_t len, unsigned seed0);
 /* Posts n writable RX buffers of size bytes each. */
 void post_rx(unsigned n, uint32_t size);
+/* post_rx(), then a kick. */
+void post_rx_kick(unsigned n, uint32_t size);
+/* post_rx(), then whether the driver must kick (kick_needed); does not kick. */
+bool post_rx_needs_kick(unsigned n, uint32_t size);
+/* post_rx(), then a kick only when the device asked for it (kick_if_needed). */
+void refill_rx(unsigned n, uint32_t size);
+/* The header of a TCP/IPv4 GSO frame (gso_type: TCPV4, perhaps with ECN) as a host sends it:
+ * NEEDS_CSUM, 54 header bytes, MSS 1448. */
+struct virtio_net_hdr_v1 tcp4_gso_hdr(uint8_t gso_type);
 bool deliver_hdr(const struct virtio_net_hdr_v1 *h, size_t len, unsigned seed);
 bool deliver(size_t len, unsigned seed);
 /* Reads one received frame: the first used entry's header, then num_buffers entries in all.

@@ -15,15 +15,10 @@
 START_TEST(test_reset_during_traffic)
 {
     init_sized(FEAT_BASE | F(VIRTIO_NET_F_MRG_RXBUF), 16, 16);
-    post_rx(1, 2048);
-    kick(RXQ);
+    post_rx_kick(1, 2048);
     /* TX: the backend is full; one frame is queued in the layer, two wait in the ring. */
     atomic_store(&be.eagain, true);
-    uint8_t f[200];
-    for (unsigned i = 0; i < 3; i++) {
-        make_frame(f, sizeof(f), i);
-        tx_post(NULL, f, sizeof(f));
-    }
+    tx_post_frames(3, 200, 0);
     kick(TXQ);
     ck_assert_uint_eq(used_idx(TXQ), 1);
     /* RX: one frame delivered, the next one held for lack of buffers. */
@@ -46,9 +41,7 @@ START_TEST(test_reset_during_traffic)
     uint64_t ignored0 = T.t->stats.kicks_ignored;
 
     /* The backend drains and keeps delivering; the guest kicks. */
-    atomic_store(&be.eagain, false);
-    netdev_backend_writable(T.nd);
-    pump();
+    be_room();
     for (unsigned i = 0; i < 20; i++)
         deliver(300, 20 + i);
     netdev_rx_ready(T.nd);
@@ -75,8 +68,7 @@ START_TEST(test_reset_during_traffic)
     memset(T.ram, 0, RAM_SIZE);
     T.bump = BUF_BASE;
     init_sized(FEAT_BASE | F(VIRTIO_NET_F_MRG_RXBUF), 16, 16);
-    post_rx(2, 2048);
-    kick(RXQ);
+    post_rx_kick(2, 2048);
     ck_assert(deliver(400, 60));
     expect_rx_frame(400, 60, 1);
     uint16_t head = tx_frame(120, 61);
@@ -132,20 +124,15 @@ START_TEST(test_reset_threaded)
 {
     memset(&R, 0, sizeof(R));
     init_sized(FEAT_BASE | F(VIRTIO_F_EVENT_IDX), 256, 256);
-    post_rx(128, 2048);
-    kick(RXQ);
+    post_rx_kick(128, 2048);
     R.timer = evloop_timer_new(T.loop, reset_timer_cb, NULL);
     ck_assert_ptr_nonnull(R.timer);
     ck_assert_int_eq(evloop_timer_arm(R.timer, 100 * 1000), 0);
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, loop_thread, NULL), 0);
 
-    uint8_t f[500];
     for (unsigned round = 0; round < 4; round++) {
-        for (unsigned i = 0; i < 16; i++) {
-            make_frame(f, sizeof(f), round * 16 + i);
-            tx_post(NULL, f, sizeof(f));
-        }
+        tx_post_frames(16, 500, round * 16);
         wr(VMMIO_QUEUE_NOTIFY, TXQ);
         sleep_ms(1);
     }
@@ -223,11 +210,7 @@ START_TEST(test_tx_eagain_resume)
 {
     init(FEAT_BASE);
     atomic_store(&be.eagain, true);
-    uint8_t f[300];
-    for (unsigned i = 0; i < 5; i++) {
-        make_frame(f, sizeof(f), i);
-        tx_post(NULL, f, sizeof(f));
-    }
+    tx_post_frames(5, 300, 0);
     kick(TXQ);
     ck_assert_uint_eq(be.send_calls, 1); /* one attempt, then the device waits */
     ck_assert_uint_eq(used_idx(TXQ), 1);
@@ -248,12 +231,8 @@ START_TEST(test_tx_eagain_resume)
     ck_assert_uint_eq(be.send_calls, 2);
     ck_assert_uint_eq(be.nsent, 0);
     /* Room again. */
-    atomic_store(&be.eagain, false);
-    netdev_backend_writable(T.nd);
-    pump();
-    ck_assert_uint_eq(be.nsent, 5);
-    for (unsigned i = 0; i < 5; i++)
-        expect_sent(i, 300, i);
+    be_room();
+    expect_sent_frames(5, 300, 0);
     ck_assert_uint_eq(used_idx(TXQ), 5);
     ck_assert_uint_eq(netdev_get_stats(T.nd)->tx_packets, 5);
 }
@@ -263,11 +242,7 @@ START_TEST(test_tx_ring_full_eagain)
 {
     init_sized(FEAT_BASE, 64, 8);
     atomic_store(&be.eagain, true);
-    uint8_t f[200];
-    for (unsigned i = 0; i < 8; i++) {
-        make_frame(f, sizeof(f), i);
-        tx_post(NULL, f, sizeof(f));
-    }
+    tx_post_frames(8, 200, 0);
     kick(TXQ);
     ck_assert_uint_eq(used_idx(TXQ), 1);
     ck_assert_uint_eq(irqs(), 1);
@@ -280,19 +255,14 @@ START_TEST(test_tx_ring_full_eagain)
     /* The driver reuses the returned slot: the ring is full again. */
     uint32_t id, len;
     ck_assert(take_used(TXQ, &id, &len));
-    make_frame(f, sizeof(f), 8);
     T.q[TXQ].next_desc = (uint16_t)id;
-    tx_post(NULL, f, sizeof(f));
+    tx_post_frames(1, 200, 8);
     wr(VMMIO_QUEUE_NOTIFY, TXQ);
     ck_assert_int_le(pump(), 2);
     ck_assert_uint_eq(be.send_calls, 1);
 
-    atomic_store(&be.eagain, false);
-    netdev_backend_writable(T.nd);
-    pump();
-    ck_assert_uint_eq(be.nsent, 9);
-    for (unsigned i = 0; i < 9; i++)
-        expect_sent(i, 200, i);
+    be_room();
+    expect_sent_frames(9, 200, 0);
     ck_assert_uint_eq(used_idx(TXQ), 9);
 }
 END_TEST

@@ -15,8 +15,7 @@
 START_TEST(test_rx_single_no_mrg)
 {
     init(FEAT_BASE);
-    post_rx(4, 2048);
-    kick(RXQ);
+    post_rx_kick(4, 2048);
     ck_assert(deliver(100, 1));
     pump();
     uint32_t id, len;
@@ -45,8 +44,7 @@ END_TEST
 START_TEST(test_rx_mergeable)
 {
     init(FEAT_BASE | F(VIRTIO_NET_F_MRG_RXBUF));
-    post_rx(8, 1526);
-    kick(RXQ);
+    post_rx_kick(8, 1526);
     ck_assert(deliver(5000, 7));
     /* 12 + 5000 bytes over 1526-byte buffers: 1526, 1526, 1526, 434. */
     static const uint32_t lens[] = {1526, 1526, 1526, 5012 - 3 * 1526};
@@ -74,8 +72,7 @@ END_TEST
 START_TEST(test_rx_oversize_non_mergeable)
 {
     init(FEAT_BASE);
-    post_rx(2, 1526);
-    kick(RXQ);
+    post_rx_kick(2, 1526);
     ck_assert(deliver(1526 - HDR + 1, 1)); /* one byte too many: dropped, not held */
     pump();
     ck_assert_uint_eq(st()->rx_drop_oversize, 1);
@@ -101,15 +98,11 @@ START_TEST(test_rx_held_until_buffers)
     ck_assert_uint_eq(st()->rx_wait_buffers, 1);
     ck_assert_uint_eq(netdev_get_stats(T.nd)->rx_queued, 2);
     expect_no_used(RXQ);
-    uint16_t old = T.q[RXQ].avail_idx;
-    post_rx(1, 2048);
-    ck_assert(kick_needed(RXQ, old));
+    ck_assert(post_rx_needs_kick(1, 2048));
     kick(RXQ);
     expect_rx_frame(200, 1, 1);
     expect_no_used(RXQ);
-    old = T.q[RXQ].avail_idx;
-    post_rx(1, 2048);
-    kick_if_needed(RXQ, old);
+    refill_rx(1, 2048);
     expect_rx_frame(300, 2, 1);
     ck_assert_uint_eq(st()->rx_packets, 2);
 }
@@ -119,16 +112,12 @@ START_TEST(test_rx_held_event_idx)
 {
     /* With EVENT_IDX the device must ask for the kick (avail_event) when it waits. */
     init(FEAT_BASE | F(VIRTIO_F_EVENT_IDX));
-    uint16_t old = T.q[RXQ].avail_idx;
-    post_rx(2, 2048);
-    kick_if_needed(RXQ, old);
+    refill_rx(2, 2048);
     ck_assert(deliver(100, 1));
     ck_assert(deliver(100, 2));
     ck_assert(!deliver(100, 3)); /* ring empty: held */
     ck_assert_uint_eq(avail_event(RXQ), T.q[RXQ].avail_idx);
-    old = T.q[RXQ].avail_idx;
-    post_rx(1, 2048);
-    ck_assert(kick_needed(RXQ, old));
+    ck_assert(post_rx_needs_kick(1, 2048));
     kick(RXQ);
     expect_rx_frame(100, 1, 1);
     expect_rx_frame(100, 2, 1);
@@ -142,19 +131,14 @@ START_TEST(test_rx_mrg_partial_buffers_event_idx)
      * device must ask to be kicked for the next buffer posted, not for ones already posted,
      * or the frame (and every one after it) waits forever. */
     init(FEAT_BASE | F(VIRTIO_F_EVENT_IDX) | F(VIRTIO_NET_F_MRG_RXBUF));
-    uint16_t old = T.q[RXQ].avail_idx;
-    post_rx(2, 1526);
-    kick_if_needed(RXQ, old);
+    refill_rx(2, 1526);
     ck_assert(!deliver(5000, 1)); /* 3052 bytes available, 5012 needed: held */
     pump();
     expect_no_used(RXQ);
     ck_assert_uint_ge(st()->rx_wait_buffers, 1);
     /* The driver adds buffers one at a time and kicks only when asked to. */
-    for (unsigned i = 0; i < 2; i++) {
-        old = T.q[RXQ].avail_idx;
-        post_rx(1, 1526);
-        kick_if_needed(RXQ, old);
-    }
+    for (unsigned i = 0; i < 2; i++)
+        refill_rx(1, 1526);
     expect_rx_frame(5000, 1, 4);
     ck_assert_uint_eq(st()->rx_packets, 1);
 }
@@ -164,15 +148,8 @@ START_TEST(test_rx_mrg_large_gso)
 {
     /* GUEST_TSO4 with MRG_RXBUF: a 30000-byte GSO frame with its header over 20 buffers. */
     init(FEAT_OFFLOADS | F(VIRTIO_NET_F_MRG_RXBUF));
-    post_rx(32, 1526);
-    kick(RXQ);
-    struct virtio_net_hdr_v1 h = {0};
-    h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-    h.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
-    h.hdr_len = htole16(54);
-    h.gso_size = htole16(1448);
-    h.csum_start = htole16(34);
-    h.csum_offset = htole16(16);
+    post_rx_kick(32, 1526);
+    struct virtio_net_hdr_v1 h = tcp4_gso_hdr(VIRTIO_NET_HDR_GSO_TCPV4);
     ck_assert(deliver_hdr(&h, 30000, 5));
     uint8_t *got = malloc(NETDEV_MAX_FRAME), *want = malloc(30000);
     struct virtio_net_hdr_v1 g;
@@ -211,11 +188,7 @@ START_TEST(test_event_idx_used_event_tx)
     /* A batch crossing used_event: one interrupt. */
     set_used_event(TXQ, 5);
     uint16_t old = T.q[TXQ].avail_idx;
-    uint8_t f[100];
-    for (unsigned i = 0; i < 3; i++) {
-        make_frame(f, sizeof(f), 10 + i);
-        tx_post(NULL, f, sizeof(f));
-    }
+    tx_post_frames(3, 100, 10);
     kick_if_needed(TXQ, old);
     ck_assert_uint_eq(used_idx(TXQ), 7);
     ck_assert_uint_eq(irqs(), 3);
@@ -232,9 +205,7 @@ END_TEST
 START_TEST(test_event_idx_used_event_rx)
 {
     init(FEAT_BASE | F(VIRTIO_F_EVENT_IDX));
-    uint16_t old = T.q[RXQ].avail_idx;
-    post_rx(8, 2048);
-    kick_if_needed(RXQ, old);
+    refill_rx(8, 2048);
     ck_assert(deliver(100, 0));
     ck_assert_uint_eq(irqs(), 1);
     set_used_event(RXQ, 2);
@@ -258,10 +229,8 @@ static void hook_post_frame(void)
     if (hook_posted)
         return;
     hook_posted++;
-    uint8_t f[80];
-    make_frame(f, sizeof(f), 50);
     uint16_t old = T.q[TXQ].avail_idx;
-    tx_post(NULL, f, sizeof(f));
+    tx_post_frames(1, 80, 50);
     hook_kick_needed = kick_needed(TXQ, old);
 }
 
@@ -271,9 +240,7 @@ START_TEST(test_event_idx_avail_event)
     init(FEAT_BASE | F(VIRTIO_F_EVENT_IDX));
     be.hook = hook_post_frame;
     uint16_t old = T.q[TXQ].avail_idx;
-    uint8_t f[80];
-    make_frame(f, sizeof(f), 49);
-    tx_post(NULL, f, sizeof(f));
+    tx_post_frames(1, 80, 49);
     ck_assert(kick_needed(TXQ, old)); /* avail_event 0: the first post kicks */
     kick(TXQ);
     /* The frame posted during processing needed no kick, and was sent in the same run. */
@@ -287,7 +254,7 @@ START_TEST(test_event_idx_avail_event)
     ck_assert_uint_eq(avail_event(TXQ), T.q[TXQ].avail_idx);
     be.hook = NULL;
     old = T.q[TXQ].avail_idx;
-    tx_post(NULL, f, sizeof(f));
+    tx_post_frames(1, 80, 49);
     ck_assert(kick_needed(TXQ, old));
     kick(TXQ);
     ck_assert_uint_eq(be.nsent, 3);

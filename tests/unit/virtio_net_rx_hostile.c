@@ -15,8 +15,7 @@
 START_TEST(test_rx_ring_broken)
 {
     init_sized(FEAT_BASE | F(VIRTIO_NET_F_MRG_RXBUF), 16, 64);
-    post_rx(2, 2048);
-    kick(RXQ);
+    post_rx_kick(2, 2048);
     put16(T.q[RXQ].avail + 2, 40); /* 38 past what was posted */
     uint8_t *snap = malloc(RAM_SIZE);
     memcpy(snap, T.ram, RAM_SIZE);
@@ -77,8 +76,7 @@ static void test_rx_bad_buffers_with(uint64_t feat)
     /* Bad buffers then a good one: the frame lands in the good one. */
     n = 0;
     post_bad_rx(heads, &n);
-    post_rx(1, 2048);
-    kick(RXQ);
+    post_rx_kick(1, 2048);
     for (unsigned i = 0; i < n; i++)
         expect_used(RXQ, heads[i], 0);
     expect_rx_frame(100, 1, 1);
@@ -107,12 +105,10 @@ START_TEST(test_rx_bad_buffer_between_good_ones)
     post_rx(1, 1526);
     struct seg ro = {balloc(2048), 2048, 0};
     uint16_t bad = post(RXQ, &ro, 1);
-    post_rx(1, 1526);
-    kick(RXQ);
+    post_rx_kick(1, 1526);
     ck_assert(!deliver(5000, 1)); /* 3052 bytes of good buffers: not enough */
     ck_assert_uint_eq(st()->rx_bad_chain, 1);
-    post_rx(3, 1526);
-    kick(RXQ);
+    post_rx_kick(3, 1526);
     ck_assert_uint_eq(st()->rx_packets, 1);
     /* Collect every used entry: heads 0..5 once each, the frame whole. */
     unsigned seen[8] = {0};
@@ -156,15 +152,8 @@ END_TEST
 START_TEST(test_rx_offload_not_acked)
 {
     init(FEAT_BASE | F(VIRTIO_NET_F_MRG_RXBUF));
-    post_rx(64, 1526);
-    kick(RXQ);
-    struct virtio_net_hdr_v1 h = {0};
-    h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-    h.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
-    h.gso_size = htole16(1448);
-    h.hdr_len = htole16(54);
-    h.csum_start = htole16(34);
-    h.csum_offset = htole16(16);
+    post_rx_kick(64, 1526);
+    struct virtio_net_hdr_v1 h = tcp4_gso_hdr(VIRTIO_NET_HDR_GSO_TCPV4);
     ck_assert(deliver_hdr(&h, 30000, 1)); /* GSO for a guest without GUEST_TSO4 */
     h.gso_type = VIRTIO_NET_HDR_GSO_NONE;
     ck_assert(deliver_hdr(&h, 1000, 2)); /* NEEDS_CSUM without GUEST_CSUM */
@@ -182,15 +171,8 @@ END_TEST
 START_TEST(test_rx_offload_ecn_not_acked)
 {
     init(FEAT_OFFLOADS | F(VIRTIO_NET_F_MRG_RXBUF));
-    post_rx(64, 1526);
-    kick(RXQ);
-    struct virtio_net_hdr_v1 h = {0};
-    h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-    h.gso_type = VIRTIO_NET_HDR_GSO_TCPV4 | VIRTIO_NET_HDR_GSO_ECN;
-    h.gso_size = htole16(1448);
-    h.hdr_len = htole16(54);
-    h.csum_start = htole16(34);
-    h.csum_offset = htole16(16);
+    post_rx_kick(64, 1526);
+    struct virtio_net_hdr_v1 h = tcp4_gso_hdr(VIRTIO_NET_HDR_GSO_TCPV4 | VIRTIO_NET_HDR_GSO_ECN);
     ck_assert(deliver_hdr(&h, 5000, 1));
     h.gso_type = VIRTIO_NET_HDR_GSO_UDP;
     ck_assert(deliver_hdr(&h, 5000, 2));
@@ -203,13 +185,7 @@ END_TEST
 
 START_TEST(test_rx_large_frame_dropped_not_retried)
 {
-    struct virtio_net_hdr_v1 h = {0};
-    h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-    h.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
-    h.gso_size = htole16(1448);
-    h.hdr_len = htole16(54);
-    h.csum_start = htole16(34);
-    h.csum_offset = htole16(16);
+    struct virtio_net_hdr_v1 h = tcp4_gso_hdr(VIRTIO_NET_HDR_GSO_TCPV4);
 
     /* A 30000-byte frame whose buffers can never hold it: dropped at once, not retried, and
      * a small frame after it arrives. */
@@ -232,8 +208,7 @@ START_TEST(test_rx_large_frame_dropped_not_retried)
             init_sized(feat, cases[c].ring, 64);
         else
             init(feat);
-        post_rx(cases[c].nbufs, cases[c].bufsize);
-        kick(RXQ);
+        post_rx_kick(cases[c].nbufs, cases[c].bufsize);
         ck_assert_msg(deliver_hdr(&h, 30000, 2 * c + 1), "%s", cases[c].why);
         ck_assert_msg(st()->rx_drop_oversize == c + 1, "%s", cases[c].why);
         expect_no_used(RXQ);

@@ -53,9 +53,7 @@ START_TEST(test_bad_widths)
 
     /* Kicks and interrupt ACKs of the wrong width are ignored too. */
     init(FEAT_BASE);
-    uint8_t f[64];
-    make_frame(f, sizeof(f), 1);
-    tx_post(NULL, f, sizeof(f));
+    tx_post_frames(1, 64, 1);
     wrn(VMMIO_QUEUE_NOTIFY, TXQ, 2);
     wrn(VMMIO_QUEUE_NOTIFY, TXQ, 1);
     wrn(VMMIO_QUEUE_NOTIFY, TXQ, 8);
@@ -215,8 +213,7 @@ START_TEST(test_queue_num_invalid)
     init_sized(FEAT_BASE, 1, VIRTQ_MAX_SIZE);
     tx_frame(100, 1);
     expect_sent(0, 100, 1);
-    post_rx(1, 2048);
-    kick(RXQ);
+    post_rx_kick(1, 2048);
     ck_assert(deliver(100, 2));
     expect_rx_frame(100, 2, 1);
 }
@@ -272,8 +269,7 @@ START_TEST(test_queue_write_after_driver_ok)
     uint16_t head = tx_frame(100, 1);
     expect_sent(0, 100, 1);
     expect_used(TXQ, head, 0);
-    post_rx(1, 2048);
-    kick(RXQ);
+    post_rx_kick(1, 2048);
     ck_assert(deliver(100, 2));
     expect_rx_frame(100, 2, 1);
     /* Before FEATURES_OK, too. */
@@ -372,9 +368,7 @@ START_TEST(test_status_misuse)
     /* A kick before DRIVER_OK is ignored; the chain waits for the live device's first kick. */
     ck_assert(negotiate(FEAT_BASE));
     setup_queues(64, 64);
-    uint8_t f[100];
-    make_frame(f, sizeof(f), 1);
-    tx_post(NULL, f, sizeof(f));
+    tx_post_frames(1, 100, 1);
     uint64_t ign = T.t->stats.kicks_ignored;
     kick(TXQ);
     ck_assert_uint_eq(T.t->stats.kicks_ignored, ign + 1);
@@ -388,11 +382,10 @@ START_TEST(test_status_misuse)
     ck_assert_uint_eq(be.nsent, 1);
 
     /* FAILED after DRIVER_OK: the device stops; kicks and frames are refused. */
-    post_rx(2, 2048);
-    kick(RXQ);
+    post_rx_kick(2, 2048);
     wr(VMMIO_STATUS, ST_LIVE | ST_FAIL);
     ck_assert_uint_eq(rd(VMMIO_STATUS), ST_LIVE | ST_FAIL);
-    tx_post(NULL, f, sizeof(f));
+    tx_post_frames(1, 100, 1);
     ign = T.t->stats.kicks_ignored;
     kick(TXQ);
     kick(RXQ);
@@ -407,7 +400,7 @@ START_TEST(test_status_misuse)
     wr(VMMIO_STATUS, ST_ACK | ST_DRV | ST_FOK | ST_FAIL);
     wr(VMMIO_STATUS, ST_LIVE | ST_FAIL);
     ck_assert(!virtio_mmio_driver_ok(T.t));
-    tx_post(NULL, f, sizeof(f));
+    tx_post_frames(1, 100, 1);
     kick(TXQ);
     ck_assert_uint_eq(be.nsent, 1);
     /* Reset recovers. */
