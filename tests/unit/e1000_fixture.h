@@ -136,12 +136,10 @@ struct e1000_tcases {
     TCase *registers, *tx, *tx_vnet, *rx, *interrupts, *checklist;
 };
 
-void e1000_regs_tests(const struct e1000_tcases *tc);
-void e1000_tx_tests(const struct e1000_tcases *tc);
-void e1000_rx_tests(const struct e1000_tcases *tc);
-void e1000_irq_tests(const struct e1000_tcases *tc);
-void e1000_stats_reset_tests(const struct e1000_tcases *tc);
-void e1000_checklist_tests(const struct e1000_tcases *tc);
+/* Each test file's entry point: adds the file's tests to the TCases of tc. */
+typedef void e1000_tests_fn(const struct e1000_tcases *tc);
+e1000_tests_fn e1000_regs_tests, e1000_tx_tests, e1000_rx_tests, e1000_irq_tests,
+    e1000_stats_reset_tests, e1000_checklist_tests;
 
 /* --- fake guest memory, INTx line, backend ------------------------------------------------ */
 
