@@ -183,16 +183,25 @@ START_TEST(test_hostfwd)
 }
 END_TEST
 
+/* dump_start_cmd: into line (DUMP_CMD_MAX bytes), the dump-start command capturing netdev into
+ * file, with extra arguments ("" for none, else ",\"name\":value..."); returns line. */
+#define DUMP_CMD_MAX 256
+static const char *dump_start_cmd(char *line, const char *netdev, const char *file,
+                                  const char *extra)
+{
+    snprintf(line, DUMP_CMD_MAX,
+             "{\"execute\":\"dump-start\",\"arguments\":{\"netdev\":\"%s\",\"file\":\"%s\"%s}}",
+             netdev, file, extra);
+    return line;
+}
+
 START_TEST(test_dump)
 {
     struct cl c;
     cl_open(&c);
-    char path[64], line[256];
+    char path[64], line[DUMP_CMD_MAX];
     snprintf(path, sizeof(path), "/tmp/nicvm-mon-dump-%d.pcap", (int)getpid());
-    snprintf(line, sizeof(line),
-             "{\"execute\":\"dump-start\",\"arguments\":{\"netdev\":\"vnet0\",\"file\":\"%s\"}}",
-             path);
-    expect_ok(&c, line);
+    expect_ok(&c, dump_start_cmd(line, "vnet0", path, ""));
     expect_error(&c, line, "GenericError", "already running");
     json_t *r = call(&c, "{\"execute\":\"dump-stop\",\"arguments\":{\"netdev\":\"n0\"}}");
     ck_assert_int_eq(json_integer_value(json_object_get(ret_of(r), "frames")), 0);
@@ -206,16 +215,10 @@ START_TEST(test_dump)
     unlink(path);
     expect_error(&c, "{\"execute\":\"dump-stop\",\"arguments\":{\"netdev\":\"n0\"}}",
                  "GenericError", "no capture");
-    expect_error(&c,
-                 "{\"execute\":\"dump-start\",\"arguments\":{\"netdev\":\"u0\",\"file\":"
-                 "\"/nonexistent-dir/x.pcap\"}}",
-                 "GenericError", "x.pcap");
+    expect_error(&c, dump_start_cmd(line, "u0", "/nonexistent-dir/x.pcap", ""), "GenericError",
+                 "x.pcap");
     /* a capture left running is closed with the monitor (teardown) */
-    snprintf(line, sizeof(line),
-             "{\"execute\":\"dump-start\",\"arguments\":{\"netdev\":\"u0\",\"file\":\"%s\","
-             "\"vnet_hdr\":true,\"maxlen\":128}}",
-             path);
-    expect_ok(&c, line);
+    expect_ok(&c, dump_start_cmd(line, "u0", path, ",\"vnet_hdr\":true,\"maxlen\":128"));
     unlink(path);
     close(c.fd);
 }
@@ -235,12 +238,9 @@ START_TEST(test_filter_dump)
     ck_assert_str_eq(json_string_value(json_object_get(d, "format")), "pcap");
     ck_assert_str_eq(json_string_value(json_object_get(d, "origin")), "filter-dump");
     json_decref(r);
-    char path[64], line[256];
+    char path[64], line[DUMP_CMD_MAX];
     snprintf(path, sizeof(path), "/tmp/nicvm-mon-dump2-%d.pcap", (int)getpid());
-    snprintf(line, sizeof(line),
-             "{\"execute\":\"dump-start\",\"arguments\":{\"netdev\":\"n0\",\"file\":\"%s\"}}",
-             path);
-    expect_ok(&c, line);
+    expect_ok(&c, dump_start_cmd(line, "n0", path, ""));
     r = call(&c, "{\"execute\":\"query-dumps\"}");
     ck_assert_uint_eq(json_array_size(ret_of(r)), 2);
     json_decref(r);
