@@ -20,7 +20,11 @@ static Suite *virtq_suite(void)
         .notify = tcase_create("notify"),
         .life = tcase_create("lifecycle"),
     };
+    TCase *all[] = {tc.act, tc.chain, tc.hostile, tc.notify, tc.life};
 
+    /* Each test sets the queue up as it needs; the RAM is freed even when a test fails. */
+    for (unsigned i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        tcase_add_checked_fixture(all[i], NULL, fx_free);
     tcase_set_timeout(tc.hostile, 60);
     tcase_set_timeout(tc.notify, 60);
     virtq_life_tests(&tc);
@@ -28,11 +32,8 @@ static Suite *virtq_suite(void)
     virtq_desc_hostile_tests(&tc);
     virtq_avail_tests(&tc);
     virtq_notify_tests(&tc);
-    suite_add_tcase(s, tc.act);
-    suite_add_tcase(s, tc.chain);
-    suite_add_tcase(s, tc.hostile);
-    suite_add_tcase(s, tc.notify);
-    suite_add_tcase(s, tc.life);
+    for (unsigned i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        suite_add_tcase(s, all[i]);
     return s;
 }
 

@@ -36,7 +36,6 @@ START_TEST(test_avail_entry_out_of_range)
     fx_setup(MIB, 8, false, false);
     post(0xffff);
     expect_broken(VIRTQ_ERR_HEAD);
-    fx_free();
 }
 END_TEST
 
@@ -64,7 +63,6 @@ START_TEST(test_same_head_twice)
     ck_assert_uint_eq(used_idx(), 2);
     ck_assert_uint_eq(used_len(1), 4);
     ck_assert_uint_eq(F.vq.inflight, 0);
-    fx_free();
 }
 END_TEST
 
@@ -93,7 +91,6 @@ START_TEST(test_avail_idx_jump)
     }
     ck_assert_int_eq(virtq_pop(&F.vq, &E), 0);
     ck_assert_uint_eq(F.vq.inflight, 8);
-    fx_free();
 }
 END_TEST
 
@@ -116,7 +113,6 @@ START_TEST(test_avail_idx_backwards)
     fx_setup(MIB, 8, false, false);
     set_avail_idx(0xffff);
     expect_broken(VIRTQ_ERR_AVAIL_IDX);
-    fx_free();
 }
 END_TEST
 
@@ -164,7 +160,6 @@ START_TEST(test_index_wrap)
     ck_assert_uint_eq(F.vq.stats.pushed, done);
     ck_assert_uint_eq(F.vq.inflight, 0);
     ck_assert(!F.vq.broken);
-    fx_free();
 }
 END_TEST
 
@@ -193,7 +188,6 @@ START_TEST(test_fill_not_in_flight)
     ck_assert_uint_eq(get32(USED_GPA + 4 + 8), 0xdeadbeef);
     ck_assert_uint_eq(get32(USED_GPA + 8 + 8), 0xcafef00d);
     ck_assert_uint_eq(F.vq.pending, 0);
-    fx_free();
 }
 END_TEST
 
@@ -222,7 +216,6 @@ START_TEST(test_fill_whole_ring_before_flush)
     ck_assert_uint_eq(used_idx(), 3);
     ck_assert_uint_eq(used_id(0), 0);
     ck_assert_uint_eq(used_len(0), 5);
-    fx_free();
 }
 END_TEST
 

@@ -34,7 +34,6 @@ START_TEST(test_single_descriptor)
     ck_assert_uint_eq(used_len(0), 0); /* nothing writable */
     ck_assert_uint_eq(F.vq.inflight, 0);
     ck_assert_uint_eq(F.vq.stats.pushed, 1);
-    fx_free();
 }
 END_TEST
 
@@ -86,7 +85,6 @@ START_TEST(test_chained_frame)
     ck_assert_uint_eq(used_id(1), 2);
     ck_assert_uint_eq(used_len(1), 1);
     ck_assert_uint_eq(F.vq.inflight, 0);
-    fx_free();
 }
 END_TEST
 
@@ -111,7 +109,6 @@ START_TEST(test_used_len_clamped_and_batched)
     ck_assert_uint_eq(used_len(1), 0);   /* readable only */
     virtq_flush(&F.vq);                  /* nothing pending: no change */
     ck_assert_uint_eq(used_idx(), 2);
-    fx_free();
 }
 END_TEST
 
@@ -156,7 +153,6 @@ START_TEST(test_indirect_chains)
     set_desc(7, TABLE_GPA + 0x2000, 16, F_IND, 0);
     set_desc_at(TABLE_GPA + 0x2000, 0, 0x36000, 8, 0, 0);
     pop_malformed(5, VIRTQ_ERR_ORDER);
-    fx_free();
 }
 END_TEST
 
@@ -178,7 +174,6 @@ START_TEST(test_indirect_larger_than_queue)
     /* One direct buffer before it makes VIRTQ_MAX_SIZE + 1 buffers: refused. */
     set_desc(1, BUF_GPA, 1, F_NEXT, 0);
     pop_malformed(1, VIRTQ_ERR_LOOP);
-    fx_free();
 }
 END_TEST
 
@@ -188,7 +183,6 @@ START_TEST(test_indirect_without_feature)
     set_desc_at(TABLE_GPA, 0, BUF_GPA, 10, 0, 0);
     set_desc(0, TABLE_GPA, 16, F_IND, 0);
     pop_malformed(0, VIRTQ_ERR_INDIRECT);
-    fx_free();
 }
 END_TEST
 
@@ -226,7 +220,6 @@ START_TEST(test_indirect_malformed)
     pop_malformed_each(0, 0, bad, sizeof(bad) / sizeof(bad[0]));
     ck_assert_uint_eq(F.vq.stats.errors[VIRTQ_ERR_INDIRECT], 9);
     ck_assert_uint_eq(F.vq.stats.popped, F.vq.stats.pushed);
-    fx_free();
 }
 END_TEST
 

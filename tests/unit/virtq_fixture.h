@@ -52,6 +52,7 @@ void virtq_notify_tests(const struct virtq_tcases *tc);
 /* fx_setup: ram_size bytes of zeroed RAM at gpa 0 and the queue (size, EVENT_IDX, INDIRECT)
  * activated over the rings at DESC_GPA, AVAIL_GPA and USED_GPA; fails the test otherwise. */
 void fx_setup(uint64_t ram_size, uint16_t size, bool event_idx, bool indirect);
+/* fx_free: frees the RAM (the suite's teardown; tests that set up twice call it between). */
 void fx_free(void);
 /* fx_activate: virtq_activate() of F.vq over F.gm; returns its result. */
 int fx_activate(uint16_t size, uint64_t desc, uint64_t avail, uint64_t used, bool event_idx,

@@ -37,7 +37,6 @@ START_TEST(test_loops)
     ck_assert_uint_eq(E.out_len, 8);
     virtq_push(&F.vq, &E, 0);
     ck_assert_uint_eq(F.vq.stats.errors[VIRTQ_ERR_LOOP], 4);
-    fx_free();
 }
 END_TEST
 
@@ -50,7 +49,6 @@ START_TEST(test_next_out_of_range)
     set_desc(1, BUF_GPA, 10, F_NEXT, 0xffff);
     pop_malformed(0, VIRTQ_ERR_DESC_INDEX);
     ck_assert_uint_eq(E.ndesc, 2);
-    fx_free();
 }
 END_TEST
 
@@ -86,7 +84,6 @@ START_TEST(test_desc_addresses)
     pop_malformed(0, VIRTQ_ERR_ADDR);
     ck_assert_uint_eq(E.ndesc, 2);
     ck_assert_uint_eq(F.vq.stats.errors[VIRTQ_ERR_ADDR], 6);
-    fx_free();
 }
 END_TEST
 
@@ -110,7 +107,6 @@ START_TEST(test_zero_length_skipped)
     post_pop(4, &E);
     ck_assert_uint_eq(E.out_num + E.in_num, 0);
     ck_assert_uint_eq(F.vq.stats.zero_len_desc, 3);
-    fx_free();
 }
 END_TEST
 
@@ -154,7 +150,6 @@ START_TEST(test_total_length)
     ck_assert_uint_eq(E.in_num, 192);
     virtq_push(&F.vq, &E, UINT32_MAX);
     ck_assert_uint_eq(used_len(4), 192ull * ram); /* clamped to the writable 3 GiB */
-    fx_free();
 }
 END_TEST
 
@@ -169,7 +164,6 @@ START_TEST(test_readable_after_writable)
     fx_setup(MIB, 8, false, false);
     set_desc(0, BUF_GPA, 10, F_WRITE | F_NEXT, 1);
     pop_malformed_each(1, 0, bad, sizeof(bad) / sizeof(bad[0]));
-    fx_free();
 }
 END_TEST
 
@@ -195,7 +189,6 @@ START_TEST(test_desc_changed_after_posting)
     ck_assert_uint_eq(E.out_num, 0);
     ck_assert_uint_eq(E.in_num, 1);
     check_iov(&E, 0, BUF_GPA + 0x200, 300);
-    fx_free();
 }
 END_TEST
 

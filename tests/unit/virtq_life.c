@@ -45,7 +45,6 @@ START_TEST(test_activate_good)
     ck_assert_uint_eq(F.vq.last_avail_idx, 0);
     ck_assert_uint_eq(F.vq.used_idx, 0);
     ck_assert(!virtq_has_work(&F.vq));
-    fx_free();
 }
 END_TEST
 
@@ -67,7 +66,6 @@ START_TEST(test_activate_bad_size)
     }
     ck_assert_int_eq(virtq_activate(&F.vq, NULL, 8, DESC_GPA, AVAIL_GPA, USED_GPA, false, false),
                      -EINVAL);
-    fx_free();
 }
 END_TEST
 
@@ -87,7 +85,6 @@ START_TEST(test_activate_misaligned)
     ck_assert(!F.vq.ready);
     activate_each(&good, 1);
     ck_assert(F.vq.ready);
-    fx_free();
 }
 END_TEST
 
@@ -105,7 +102,6 @@ START_TEST(test_activate_straddle_end_of_ram)
     fx_setup(MIB, 8, false, false);
     activate_each(cases, sizeof(cases) / sizeof(cases[0]));
     ck_assert(!F.vq.ready);
-    fx_free();
 }
 END_TEST
 
@@ -125,7 +121,6 @@ START_TEST(test_activate_outside_ram)
     ck_assert_int_eq(gmem_add_region(&F.gm, MIB, sizeof(high), high), 0);
     activate_each(bad, sizeof(bad) / sizeof(bad[0]));
     ck_assert(!F.vq.ready);
-    fx_free();
 }
 END_TEST
 
@@ -159,7 +154,6 @@ START_TEST(test_unpop)
     check_iov(&E3, 0, BUF_GPA + 0x200, 30);
     ck_assert_int_eq(virtq_pop(&F.vq, &E3), 0);
     ck_assert_uint_eq(F.vq.inflight, 3);
-    fx_free();
 }
 END_TEST
 
@@ -214,7 +208,6 @@ START_TEST(test_reset)
     virtq_push(&F.vq, &E, 10);
     ck_assert_uint_eq(used_idx(), 1);
     ck_assert_uint_eq(used_len(0), 10);
-    fx_free();
 }
 END_TEST
 
@@ -233,7 +226,6 @@ START_TEST(test_reset_after_broken)
     post(0);
     ck_assert_int_eq(virtq_pop(&F.vq, &E), 1);
     ck_assert_uint_eq(E.head, 0);
-    fx_free();
 }
 END_TEST
 

@@ -27,7 +27,6 @@ START_TEST(test_no_interrupt_flag)
     ck_assert(push_one());
     ck_assert_uint_eq(F.vq.stats.irq_needed, 2);
     ck_assert_uint_eq(F.vq.stats.irq_suppressed, 2);
-    fx_free();
 }
 END_TEST
 
@@ -62,7 +61,6 @@ START_TEST(test_event_idx_tracking)
     ck_assert(push_one()); /* 8 */
     ck_assert_uint_eq(F.vq.stats.irq_needed, 4);
     ck_assert_uint_eq(F.vq.stats.irq_suppressed, 3);
-    fx_free();
 }
 END_TEST
 
@@ -99,7 +97,6 @@ START_TEST(test_event_idx_ffff_and_stale)
     /* used_event far behind (the window since the last check does not contain it). */
     set_used_event((uint16_t)(used_idx() - 100));
     ck_assert(!push_one());
-    fx_free();
 }
 END_TEST
 
@@ -129,7 +126,6 @@ START_TEST(test_notification_event_idx)
     ck_assert(virtq_has_work(&F.vq));
     ck_assert_uint_eq(F.vq.stats.notify_enabled, 2);
     ck_assert_uint_eq(F.vq.stats.notify_disabled, 1);
-    fx_free();
 }
 END_TEST
 
@@ -144,7 +140,6 @@ START_TEST(test_notification_flags)
     virtq_set_notification(&F.vq, false);
     ck_assert_uint_eq(get16(USED_GPA), VIRTQ_USED_F_NO_NOTIFY);
     ck_assert_uint_eq(get16(USED_GPA + 4 + 8 * 8), 0xabcd);
-    fx_free();
 }
 END_TEST
 
