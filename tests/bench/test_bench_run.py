@@ -126,5 +126,34 @@ class Report(unittest.TestCase):
         self.assertIn("| e1000 | guest to host | 4 | 950 (900) | 850 (800) | 1.12 |", md)
 
 
+class Cells(unittest.TestCase):
+    def test_parallel_cells_keep_their_order(self):
+        """--jobs: cells finish in any order; each (NIC, backend) keeps its repetitions in
+        order, every cell gets its own id (namespaces and sockets apart)."""
+        import threading
+        import time
+        seen, lock = [], threading.Lock()
+
+        def fake_cell(nic, backend, rep, quick, cell_id):
+            time.sleep(0.02 * (3 - rep))  # later repetitions finish first
+            with lock:
+                seen.append(cell_id)
+            return {"nicvm": {"rep": rep, "nic": nic, "backend": backend}, "qemu": {}}
+
+        real, real_log = run.run_cell, run.log
+        run.run_cell, run.log = fake_cell, lambda msg: None
+        try:
+            cells = run.run_cells(["virtio-net", "e1000"], ["tap", "user"], 3, False, 4)
+        finally:
+            run.run_cell, run.log = real, real_log
+        self.assertEqual(sorted(seen), list(range(12)))
+        self.assertEqual(list(cells), [("virtio-net", "tap"), ("virtio-net", "user"),
+                                       ("e1000", "tap"), ("e1000", "user")])
+        for (nic, backend), reps in cells.items():
+            self.assertEqual([r["nicvm"]["rep"] for r in reps], [0, 1, 2])
+            self.assertTrue(all(r["nicvm"]["nic"] == nic and r["nicvm"]["backend"] == backend
+                                for r in reps))
+
+
 if __name__ == "__main__":
     unittest.main()
