@@ -4,8 +4,9 @@
  * virtio-net header, backend errors, bus-master toggles, resets and link changes, with the
  * event loop pumped after each operation.
  *
- * Input: u8 flags (bit0: the backend carries the virtio-net header), then operations: u8
- * opcode and its arguments (see run_op). Oracles: ASan/UBSan, the work bound, and after every
+ * Input: u8 flags (bit0: the backend carries the virtio-net header; bit6: packet tracing on,
+ * so e1000_trace.c and the netdev's frame summaries run), then operations: u8 opcode and its
+ * arguments (see run_op). Oracles: ASan/UBSan, the work bound, and after every
  * operation: a TDH or RDH the device moved lies inside its ring. */
 #include "devices/e1000.h"
 #include "devices/e1000_int.h"

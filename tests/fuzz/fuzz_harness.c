@@ -4,6 +4,7 @@
 #include "vmm/fuzz_work.h"
 #include "vmm/log.h"
 #include "vmm/opts.h"
+#include "vmm/trace.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -207,13 +208,31 @@ void fz_set_send_rc(struct netdev *nd, uint8_t choice)
         netdev_backend_writable(nd);
 }
 
+/* Tracing on or off for this run. The trace sink is /dev/null, opened once per process:
+ * the events are still built and written (json_dumps, the stdio buffer), which is the code
+ * that reads guest-controlled state; only the file is free. trace_mask is the switch the
+ * devices and the netdev test, and they sample it when they are created. */
+static void fz_trace_select(bool on)
+{
+    static bool opened;
+    char err[256] = "";
+    if (on && !opened) {
+        if (trace_open("/dev/null", NULL, err, sizeof(err)) < 0)
+            fz_fail("trace_open: %s", err);
+        opened = true;
+    }
+    trace_mask = on ? TRACE_EXITS | TRACE_PACKETS : 0;
+}
+
 void fz_nic_env_init(struct fz_nic_env *env, size_t ram_size, struct fz_in *in)
 {
+    uint8_t flags = fz_u8(in);
+    fz_trace_select(flags & FZ_FLAG_TRACE);
     fz_mem_init(&env->m, ram_size);
     env->loop = evloop_create();
     if (!env->loop)
         fz_fail("evloop_create");
-    env->nd = fz_netdev(env->loop, fz_u8(in) & 1);
+    env->nd = fz_netdev(env->loop, flags & FZ_FLAG_VNET);
 }
 
 void fz_nic_env_free(struct fz_nic_env *env)

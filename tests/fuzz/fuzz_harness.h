@@ -108,8 +108,15 @@ struct fz_nic_env {
     struct netdev *nd;
 };
 
-/* fz_nic_env_init: sets up env with ram_size bytes of RAM; takes the input's u8 flags (bit0:
- * the backend carries the virtio-net header). Fails the run (fz_fail) if it cannot. */
+/* Bits of the u8 flags fz_nic_env_init takes. FZ_FLAG_TRACE is bit 6 because no committed
+ * seed of any target sets it there, so every committed input keeps its meaning. */
+#define FZ_FLAG_VNET  0x01 /* the backend carries the virtio-net header */
+#define FZ_FLAG_TRACE 0x40 /* packet and exit tracing on (vmm/trace.h), written to /dev/null */
+
+/* fz_nic_env_init: sets up env with ram_size bytes of RAM; takes the input's u8 flags
+ * (FZ_FLAG_*) and switches tracing on or off for the run before the netdev and the device
+ * are made, as nicvm's --trace does before it creates them. Fails the run (fz_fail) if it
+ * cannot. */
 void fz_nic_env_init(struct fz_nic_env *env, size_t ram_size, struct fz_in *in);
 /* fz_nic_env_free: destroys what fz_nic_env_init made (the device must be gone first). */
 void fz_nic_env_free(struct fz_nic_env *env);

@@ -5,7 +5,8 @@
  * the event loop pumped after each operation.
  *
  * Input: u8 flags (bit0: the backend carries the virtio-net header, so the TSO features are
- * offered), then operations: u8 opcode and its arguments (see run_op). Oracles: ASan/UBSan,
+ * offered; bit6: packet tracing on, so the device's trace events and the netdev's frame
+ * summaries run), then operations: u8 opcode and its arguments (see run_op). Oracles: ASan/UBSan,
  * the work bound, and after every operation both queues' invariants (fz_check_virtq). */
 #include "devices/virtio_mmio.h"
 #include "devices/virtio_net.h"

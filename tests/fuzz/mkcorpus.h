@@ -39,6 +39,13 @@ size_t mk_dns_query(uint8_t *f);
 /* mk_ip_csum: sets the checksum of the IPv4 header at ip (hlen bytes). */
 void mk_ip_csum(uint8_t *ip, size_t hlen);
 
+/* What a seed does with one frame (e.g. hands it to the device from the backend, or queues it
+ * for TX): f holds n bytes. */
+typedef void mk_emit_fn(struct mk *b, const uint8_t *f, size_t n);
+/* mk_trace_frames: calls emit with each frame of a set that takes net/pktsum.c through every
+ * branch it has (mkcorpus_trace.c). */
+void mk_trace_frames(struct mk *b, mk_emit_fn *emit);
+
 #define MK_IP(a, b, c, d) ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (d))
 #define MK_GUEST_IP       MK_IP(10, 0, 2, 15)
 #define MK_GW_IP          MK_IP(10, 0, 2, 2)

@@ -54,10 +54,11 @@ static void e_frame(struct mk *b, const uint8_t *f, size_t n)
     mk_frame(b, 4, NULL, f, n);
 }
 
-/* What e1000_probe/e1000_open do, with 64-entry rings and rx buffers posted. */
-static void e_linux(struct mk *b)
+/* What e1000_probe/e1000_open do, with 64-entry rings and rx buffers posted, after the
+ * harness's flags byte. */
+static void e_linux_flags(struct mk *b, uint8_t flags)
 {
-    mk_u8(b, 0);
+    mk_u8(b, flags);
     e_wr(b, E1000_CTRL, E1000_CTRL_RST), e_rd(b, E1000_STATUS);
     e_wr(b, E1000_EERD, 0 << 8 | E1000_EERD_START), e_rd(b, E1000_EERD);
     e_wr(b, E1000_CTRL, E1000_CTRL_SLU | E1000_CTRL_ASDE);
@@ -71,6 +72,11 @@ static void e_linux(struct mk *b)
     e_wr(b, E1000_RDH, 0), e_wr(b, E1000_RDT, 63);
     e_wr(b, E1000_RCTL, E1000_RCTL_EN | E1000_RCTL_BAM | E1000_RCTL_SECRC);
     e_wr(b, E1000_IMS, 0x9d), e_wr(b, E1000_ITR, 0);
+}
+
+static void e_linux(struct mk *b)
+{
+    e_linux_flags(b, 0);
 }
 
 static unsigned e_tdt;
@@ -249,6 +255,36 @@ static void e1000_host_items(struct mk *b, size_t n)
     mk_save(b, "e1000", "e1000_tdba_changed_while_enabled_bus_master_off_link_down");
 }
 
+/* Packet tracing on (the harness's flag 0x40): every frame summary both ways, then each
+ * interrupt outcome and RX drop reason e1000_trace.c names, and mitigation timers firing. */
+static void e1000_trace_items(struct mk *b)
+{
+    e_linux_flags(b, 0x40), e_tdt = 0;
+    e_wr(b, E1000_RCTL, E1000_RCTL_EN | E1000_RCTL_BAM | E1000_RCTL_UPE | E1000_RCTL_MPE);
+    mk_trace_frames(b, e_frame), e_rd(b, E1000_ICR);
+    mk_trace_frames(b, e_tx_legacy), mk_u8(b, 5), mk_u8(b, 2);
+    e_tx_legacy(b, frame, 60), mk_u8(b, 9); /* a backend error in the TX event */
+    mk_save(b, "e1000", "e1000_trace_every_frame_summary_rx_tx");
+    size_t n = mk_arp_request(frame, MK_GUEST_IP, MK_GW_IP);
+    e_linux_flags(b, 0x40 | 1), e_tdt = 0;
+    e_wr(b, E1000_IMC, ~0u), e_frame(b, frame, n), e_rd(b, E1000_ICR);    /* IMS masks it */
+    e_wr(b, E1000_IMS, 0x9d), e_frame(b, frame, n), e_frame(b, frame, n); /* line still up */
+    e_rd(b, E1000_ICR), e_wr(b, E1000_RDTR, 1), e_wr(b, E1000_RADV, 1);
+    e_frame(b, frame, n), mk_u8(b, 9), e_rd(b, E1000_ICR); /* delayed; the timers fire */
+    e_wr(b, E1000_RDTR, 0), e_wr(b, E1000_RADV, 0), e_wr(b, E1000_ITR, 1);
+    e_frame(b, frame, n), e_frame(b, frame, n), mk_u8(b, 9), e_rd(b, E1000_ICR);
+    e_wr(b, E1000_TIDV, 1), e_wr(b, E1000_TADV, 1), e_tx_legacy(b, frame, n), mk_u8(b, 9);
+    n = mk_udp(frame, MK_GW_IP, MK_IP(10, 0, 2, 16), 40000, 9, "x", 1);
+    e_frame(b, frame, n); /* unicast to another MAC: filtered */
+    n = mk_arp_request(frame, MK_GUEST_IP, MK_GW_IP);
+    e_frame(b, frame, 3000); /* oversize without LPE */
+    e_wr(b, E1000_RDBAL, 0x7fff0000), e_frame(b, frame, n), e_wr(b, E1000_RDBAL, E_RD);
+    e_wr(b, E1000_RCTL, 0), e_frame(b, frame, n); /* receiver disabled */
+    e_wr(b, E1000_RCTL, E1000_RCTL_EN | E1000_RCTL_BAM), e_wr(b, E1000_RDH, 0);
+    e_wr(b, E1000_RDT, 0), e_frame(b, frame, n), e_frame(b, frame, n); /* no descriptors */
+    mk_save(b, "e1000", "e1000_trace_irq_outcomes_and_rx_drops");
+}
+
 void mk_corpus_e1000(void)
 {
     struct mk b = {0};
@@ -265,5 +301,6 @@ void mk_corpus_e1000(void)
     e1000_rx_items(&b, n);
     e1000_reg_items(&b);
     e1000_host_items(&b, n);
+    e1000_trace_items(&b);
     free(b.p);
 }

@@ -367,6 +367,36 @@ static void vn_host_items(struct mk *b)
     mk_save(b, "virtio_net", "host_reset_during_tx_rx");
 }
 
+static void vn_rx_plain(struct mk *b, const uint8_t *f, size_t n)
+{
+    vn_frame(b, NULL, f, n);
+}
+
+static void vn_tx_plain(struct mk *b, const uint8_t *f, size_t n)
+{
+    static const struct virtio_net_hdr_v1 z;
+    vn_tx(b, &z, f, n);
+}
+
+/* Packet tracing on (the harness's flag 0x40): every frame summary both ways, then frames
+ * with no buffers, with the link down, a backend error and interrupts EVENT_IDX holds back. */
+static void vn_trace_items(struct mk *b)
+{
+    vn_start(b, 0x40, VN_LINUX);
+    vn_rx_buffers(b, 60, 1526, VIRTQ_DESC_F_WRITE);
+    mk_trace_frames(b, vn_rx_plain), mk_u8(b, 9);
+    mk_trace_frames(b, vn_tx_plain), mk_u8(b, 9);
+    mk_save(b, "virtio_net", "trace_every_frame_summary_rx_tx");
+    size_t n = mk_arp_request(frame, MK_GUEST_IP, MK_GW_IP);
+    vn_start(b, 0x40 | 1, VN_LINUX | VN_TSO);
+    vn_frame(b, NULL, frame, n), vn_rx_buffers(b, 2, 1526, VIRTQ_DESC_F_WRITE); /* waits */
+    vn_frame(b, NULL, frame, n), vn_frame(b, NULL, frame, n);
+    mk_u8(b, 7), mk_u8(b, 0), vn_frame(b, NULL, frame, n), vn_tx_plain(b, frame, n);
+    mk_u8(b, 7), mk_u8(b, 1), mk_u8(b, 5), mk_u8(b, 2), vn_tx_plain(b, frame, n);
+    mk_u8(b, 5), mk_u8(b, 0), vn_tx_plain(b, frame, n), vn_tx_plain(b, frame, n);
+    mk_save(b, "virtio_net", "trace_rx_waits_link_down_backend_error");
+}
+
 void mk_corpus_virtio_net(void)
 {
     struct mk b = {0};
@@ -379,5 +409,6 @@ void mk_corpus_virtio_net(void)
     vn_hdr_items(&b);
     vn_rx_items(&b);
     vn_host_items(&b);
+    vn_trace_items(&b);
     free(b.p);
 }
