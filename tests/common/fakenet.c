@@ -5,12 +5,16 @@
 
 #include "net/offload.h"
 
+#include <arpa/inet.h>
+#include <check.h>
 #include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
 const uint8_t fn_broadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
@@ -394,4 +398,16 @@ bool fn_dhcp_parse(const struct fn_pkt *p, struct fn_dhcp *d)
         i += 2u + olen;
     }
     return d->msg_type != 0;
+}
+
+int fn_free_port(int type)
+{
+    int fd = socket(AF_INET, type, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
 }

@@ -324,4 +324,8 @@ struct fn_frame *fn_guest_wait(struct fn_guest *g, bool (*match)(void *arg, cons
 /* fn_now_ms: CLOCK_MONOTONIC in milliseconds. */
 uint64_t fn_now_ms(void);
 
+/* fn_free_port: a port of `type` (SOCK_DGRAM or SOCK_STREAM) that was free a moment ago on
+ * 127.0.0.1 (fails the test if the kernel gives none). */
+int fn_free_port(int type);
+
 #endif

@@ -43,7 +43,7 @@ static bool closed_both_ways(void *arg)
  */
 START_TEST(test_hostfwd_tcp)
 {
-    int port = free_port(SOCK_STREAM);
+    int port = fn_free_port(SOCK_STREAM);
     char extra[128];
     snprintf(extra, sizeof(extra), ",hostfwd=tcp:127.0.0.1:%d-:8080", port);
     open_user(extra);

@@ -89,19 +89,6 @@ void expect_create_error(const char *opts, const char *want)
     ck_assert_msg(strstr(err, want) != NULL, "%s: message '%s' lacks '%s'", spec, err, want);
 }
 
-/* A port that was free a moment ago on 127.0.0.1. */
-int free_port(int type)
-{
-    int fd = socket(AF_INET, type, 0);
-    ck_assert_int_ge(fd, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sa);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
 /* A socket of `type` bound to 127.0.0.1:port (0: any), listening if it is TCP. */
 int bound_socket(int type, int port)
 {

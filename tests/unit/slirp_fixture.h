@@ -76,8 +76,6 @@ void open_user(const char *extra);
 void close_user(void);
 /* netdev_create of "user,id=u1,<opts>" must fail with a message containing `want`. */
 void expect_create_error(const char *opts, const char *want);
-/* free_port: a port of `type` that was free a moment ago on 127.0.0.1. */
-int free_port(int type);
 /* bound_socket: a socket of `type` bound to 127.0.0.1:port (0: any), listening if TCP. */
 int bound_socket(int type, int port);
 /* local_port: the port fd is bound to. */

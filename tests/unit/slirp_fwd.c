@@ -115,7 +115,7 @@ START_TEST(test_bad_forwards)
     expect_create_error(opt, opt);
     expect_create_error(opt, "Address already in use");
     /* A good forward before a bad one: the good one's port is released again. */
-    int good = free_port(SOCK_STREAM);
+    int good = fn_free_port(SOCK_STREAM);
     snprintf(opt, sizeof(opt), "hostfwd=tcp:127.0.0.1:%d-:22,hostfwd=tcp:127.0.0.1:%d-:23", good,
              local_port(tfd));
     expect_create_error(opt, "Address already in use");

@@ -4,6 +4,7 @@
  * (-monitor unix:PATH parsing, stale socket files, removal on exit). */
 #include "tests/unit/monitor_fixture.h"
 #include "devices/virtio_mmio.h"
+#include "tests/common/fakenet.h"
 #include "tests/unit/unit.h"
 
 #include <arpa/inet.h>
@@ -130,17 +131,6 @@ START_TEST(test_set_link)
 }
 END_TEST
 
-static int free_tcp_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sa);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
 static int try_connect(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -156,7 +146,7 @@ START_TEST(test_hostfwd)
 {
     struct cl c;
     cl_open(&c);
-    int port = free_tcp_port();
+    int port = fn_free_port(SOCK_STREAM);
     char line[256];
     snprintf(line, sizeof(line),
              "{\"execute\":\"hostfwd_add\",\"arguments\":{\"netdev\":\"u0\",\"rule\":"

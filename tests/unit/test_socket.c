@@ -25,19 +25,6 @@
 static struct evloop *loop;
 static uint8_t frame[FN_MAX_FRAME];
 
-/* A port that was free a moment ago on 127.0.0.1 (type SOCK_DGRAM or SOCK_STREAM). */
-static int free_port(int type)
-{
-    int fd = socket(AF_INET, type, 0);
-    ck_assert_int_ge(fd, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sa);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
 /* A socket netdev with id `id` that binds 127.0.0.1:local and sends to 127.0.0.1:peer. */
 static struct netdev *open_socket(const char *id, int local, int peer)
 {
@@ -120,9 +107,9 @@ static void open_pair(void)
 {
     loop = evloop_create();
     ck_assert_ptr_nonnull(loop);
-    pa = free_port(SOCK_DGRAM);
+    pa = fn_free_port(SOCK_DGRAM);
     do
-        pb = free_port(SOCK_DGRAM);
+        pb = fn_free_port(SOCK_DGRAM);
     while (pb == pa);
     nda = open_socket("sa", pa, pb);
     ndb = open_socket("sb", pb, pa);
@@ -260,9 +247,9 @@ END_TEST
 START_TEST(test_peer_not_bound)
 {
     loop = evloop_create();
-    pa = free_port(SOCK_DGRAM);
+    pa = fn_free_port(SOCK_DGRAM);
     do
-        pb = free_port(SOCK_DGRAM);
+        pb = fn_free_port(SOCK_DGRAM);
     while (pb == pa);
     nda = open_socket("sa", pa, pb);
     ck_assert_int_eq(fn_nic_attach(&na, nda, "nic-a"), 0);
