@@ -57,15 +57,11 @@ bool fn_tcp_matches(const struct fn_tcp *t, const struct fn_pkt *p)
     return p->saddr == t->peer.ip && p->sport == t->peer.port;
 }
 
-size_t fn_tcp_segment(const struct fn_tcp *t, uint8_t *f, size_t cap, uint8_t flags, uint32_t seq,
-                      const void *data, size_t len)
+/* The fixed TCP header at th (RFC 793 3.1): ports, seq, the ACK number when flags carry ACK,
+ * data offset for thl bytes of header, flags, the window our receive buffer has room for,
+ * checksum and urgent pointer 0. */
+static void tcp_header(const struct fn_tcp *t, uint8_t *th, size_t thl, uint8_t flags, uint32_t seq)
 {
-    size_t thl = FN_TCP_HLEN + ((flags & FN_TCP_SYN) ? 4 : 0);
-    size_t l4len = thl + len;
-    size_t n = fn_ipv4(f, cap, &t->self, &t->peer, FN_PROTO_TCP, fn_next_ip_id(), l4len);
-    if (!n)
-        return 0;
-    uint8_t *th = f + FN_L4_OFF;
     size_t room = t->rx_cap - t->rx_len;
     fn_put16(th, t->self.port);
     fn_put16(th + 2, t->peer.port);
@@ -76,6 +72,18 @@ size_t fn_tcp_segment(const struct fn_tcp *t, uint8_t *f, size_t cap, uint8_t fl
     fn_put16(th + 14, (uint16_t)(room < TCP_WINDOW_MAX ? room : TCP_WINDOW_MAX));
     fn_put16(th + 16, 0);
     fn_put16(th + 18, 0);
+}
+
+size_t fn_tcp_segment(const struct fn_tcp *t, uint8_t *f, size_t cap, uint8_t flags, uint32_t seq,
+                      const void *data, size_t len)
+{
+    size_t thl = FN_TCP_HLEN + ((flags & FN_TCP_SYN) ? 4 : 0);
+    size_t l4len = thl + len;
+    size_t n = fn_ipv4(f, cap, &t->self, &t->peer, FN_PROTO_TCP, fn_next_ip_id(), l4len);
+    if (!n)
+        return 0;
+    uint8_t *th = f + FN_L4_OFF;
+    tcp_header(t, th, thl, flags, seq);
     if (flags & FN_TCP_SYN) {
         th[20] = 2; /* MSS */
         th[21] = 4;
@@ -134,15 +142,7 @@ size_t fn_tcp_gso(struct fn_tcp *t, uint8_t *f, size_t cap, const void *data, si
     if (!n)
         return 0;
     uint8_t *th = f + FN_L4_OFF;
-    size_t room = t->rx_cap - t->rx_len;
-    fn_put16(th, t->self.port);
-    fn_put16(th + 2, t->peer.port);
-    fn_put32(th + 4, t->snd_nxt);
-    fn_put32(th + 8, t->rcv_nxt);
-    th[12] = (FN_TCP_HLEN / 4) << 4;
-    th[13] = FN_TCP_ACK | FN_TCP_PSH;
-    fn_put16(th + 14, (uint16_t)(room < TCP_WINDOW_MAX ? room : TCP_WINDOW_MAX));
-    fn_put16(th + 18, 0);
+    tcp_header(t, th, FN_TCP_HLEN, FN_TCP_ACK | FN_TCP_PSH, t->snd_nxt);
     memcpy(th + FN_TCP_HLEN, data, len);
     fn_fill_l4_csum(th, l4len, 16, fn_pseudo_sum(t->self.ip, t->peer.ip, FN_PROTO_TCP, l4len),
                     FN_CSUM_PARTIAL);
