@@ -176,3 +176,15 @@ int connect_guest(struct fn_tcp *t, int lfd, uint16_t gport, uint8_t *rx, size_t
     fcntl(c, F_SETFL, fcntl(c, F_GETFL) | O_NONBLOCK);
     return c;
 }
+
+int open_tap_nic_full(struct sockaddr_in *to)
+{
+    open_tap(true);
+    sh("ip neigh replace 10.77.0.2 lladdr 52:54:00:77:00:02 dev " IFNAME);
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(fd, 0);
+    *to = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(9999)};
+    to->sin_addr.s_addr = htonl(GUEST_IP);
+    g.nic.refuse = true;
+    return fd;
+}

@@ -11,6 +11,7 @@
 #include "vmm/evloop.h"
 
 #include <check.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -40,6 +41,10 @@ void sh(const char *cmd);
  * bad checksum. */
 void open_tap(bool vnet);
 void close_tap(void);
+/* open_tap_nic_full: open_tap(true), the guest's neighbour entry set, and the fake NIC
+ * refusing frames (no RX buffers); returns a non-blocking kernel UDP socket and in *to the
+ * guest's port 9999, to send the frames the NIC will hold. */
+int open_tap_nic_full(struct sockaddr_in *to);
 /* host_addr, guest_addr: the kernel's and the guest's MAC and IP with port. */
 struct fn_addr host_addr(uint16_t port);
 struct fn_addr guest_addr(uint16_t port);

@@ -67,12 +67,8 @@ END_TEST
 
 START_TEST(test_deleted_while_rx_paused)
 {
-    open_tap(true);
-    sh("ip neigh replace 10.77.0.2 lladdr 52:54:00:77:00:02 dev " IFNAME);
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(9999)};
-    to.sin_addr.s_addr = htonl(GUEST_IP);
-    g.nic.refuse = true;
+    struct sockaddr_in to;
+    int fd = open_tap_nic_full(&to);
     for (int i = 0; i < 3; i++)
         ck_assert_int_gt(sendto(fd, "held", 4, 0, (struct sockaddr *)&to, sizeof(to)), 0);
     uint64_t end = fn_now_ms() + WAIT_MS;

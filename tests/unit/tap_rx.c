@@ -117,12 +117,8 @@ static uint32_t flood_seq(const struct fn_frame *f)
 
 START_TEST(test_flood_while_nic_full)
 {
-    open_tap(true);
-    sh("ip neigh replace 10.77.0.2 lladdr 52:54:00:77:00:02 dev " IFNAME);
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(9999)};
-    to.sin_addr.s_addr = htonl(GUEST_IP);
-    g.nic.refuse = true;
+    struct sockaddr_in to;
+    int fd = open_tap_nic_full(&to);
     unsigned ok = 0;
     for (uint32_t i = 0; i < 20000; i++) {
         uint8_t payload[64] = {0};
