@@ -16,12 +16,11 @@
 #define ETH_HLEN    14
 #define IP_MIN_HLEN 20
 #define IP_MAX_HLEN 60
-#define IP_MAX_LEN  65535
 #define IP_DF       0x4000
 #define IP_MF       0x2000
 #define IP_OFFMASK  0x1fff
 #define PAYLOAD_OFF (ETH_HLEN + IP_MAX_HLEN) /* payload position in a slot's buffer */
-#define MAX_PAYLOAD (IP_MAX_LEN - IP_MIN_HLEN)
+#define MAX_PAYLOAD (OFFLOAD_IP_MAX - IP_MIN_HLEN)
 #define NBLOCKS     ((MAX_PAYLOAD + 7) / 8)
 
 struct ipfrag_key {
@@ -122,7 +121,7 @@ static int frag_parse(const uint8_t *frame, size_t len, struct ipfrag_frag *fr)
         .more = (frag & IP_MF) != 0,
     };
     fr->end = fr->off + (uint32_t)(tot - hlen);
-    if (fr->end + hlen > IP_MAX_LEN)
+    if (fr->end + hlen > OFFLOAD_IP_MAX)
         return IPFRAG_DROP_OVERSIZE + 1;
     /* RFC 791: fragment offsets count 8-octet units, so all but the last carry a multiple. */
     if (fr->more && (fr->end - fr->off) % 8 != 0)
@@ -199,7 +198,7 @@ static int dgram_check(const struct ipfrag_dgram *d, const struct ipfrag_frag *f
         return IPFRAG_DROP_INCONSISTENT + 1;
     unsigned hlen = fr->off == 0 ? fr->hlen : d->hlen;
     uint32_t end = fr->end > d->max_end ? fr->end : d->max_end;
-    if (hlen + end > IP_MAX_LEN) /* the first fragment's options count too */
+    if (hlen + end > OFFLOAD_IP_MAX) /* the first fragment's options count too */
         return IPFRAG_DROP_OVERSIZE + 1;
     return 0;
 }

@@ -25,7 +25,6 @@
 #define NETDEV_TXQ_MAX_FRAMES 128
 #define NETDEV_TXQ_MAX_BYTES  (512u << 10)
 #define NETDEV_SCRATCH        (65536 + 128)
-#define IP_MAX_PACKET         0xffff /* NETDEV_CAP_GSO_COALESCED's default packet limit */
 /* What offload_check() reads of a frame: the Ethernet header, one 802.1Q tag, an IPv4 header
  * with options or an IPv6 header, and the TCP header up to its data offset (14 + 4 + 60 + 13
  * bytes); the rest of its checks compare offsets with the length only. */
@@ -432,7 +431,7 @@ int netdev_frames_init(struct netdev *nd)
     frameq_init(&nd->txq, NETDEV_TXQ_MAX_FRAMES, NETDEV_TXQ_MAX_BYTES);
     nd->linear = malloc(NETDEV_MAX_FRAME);
     nd->scratch = malloc(NETDEV_SCRATCH);
-    nd->coalesce_max = (struct offload_coalesce_max){IP_MAX_PACKET, IP_MAX_PACKET};
+    nd->coalesce_max = (struct offload_coalesce_max){OFFLOAD_IP_MAX, OFFLOAD_IP_MAX};
     if (nd->rx_ready_fd < 0 || !nd->linear || !nd->scratch ||
         evloop_add_fd(nd->loop, nd->rx_ready_fd, EPOLLIN, netdev_on_rx_ready, nd) < 0)
         return -ENOMEM;

@@ -22,8 +22,7 @@
 #define IPV4_MIN_HLEN     20
 #define IPV6_HLEN         40
 #define TCP_MIN_HLEN      20
-#define TCP_CSUM_OFFSET   16 /* offsetof(struct tcphdr, check) */
-#define IP_MAX_LEN        0xffff
+#define TCP_CSUM_OFFSET   16     /* offsetof(struct tcphdr, check) */
 #define IPV4_FRAG_MASK    0x3fff /* MF and the fragment offset; DF may be set */
 #define TCP_FLAG_FIN      0x01
 #define TCP_FLAG_PSH      0x08
@@ -223,7 +222,7 @@ static int check_gso(const struct hdr_fields *h, const uint8_t *f, size_t len,
      * exceed it (a 64 KiB payload sent as one segment). */
     size_t seg = payload < h->gso_size ? payload : h->gso_size;
     size_t ip_len = lay->hdrs - (lay->v6 ? lay->l4 : lay->l3) + seg;
-    return ip_len <= IP_MAX_LEN ? 0 : -EINVAL;
+    return ip_len <= OFFLOAD_IP_MAX ? 0 : -EINVAL;
 }
 
 /* check_hdr: offload_check on a copied header; fills lay for a GSO frame. */
@@ -420,8 +419,8 @@ int offload_coalesce(const struct virtio_net_hdr_v1 *hdr, uint8_t *frame, size_t
     if (h.gso_type == VIRTIO_NET_HDR_GSO_NONE || check_hdr(&h, frame, len, &lay) < 0)
         return -EINVAL;
     size_t max_ip = lay.v6 ? max->ipv6 : max->ipv4;
-    if (max_ip > IP_MAX_LEN)
-        max_ip = IP_MAX_LEN;
+    if (max_ip > OFFLOAD_IP_MAX)
+        max_ip = OFFLOAD_IP_MAX;
     /* One packet if it fits: its IP length is then at most max_ip <= 65535, or one gso_size
      * of payload, which check_gso bounded the same way. */
     if (len - lay.l3 > max_ip && len - lay.hdrs > h.gso_size)

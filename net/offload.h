@@ -44,8 +44,12 @@ typedef int (*offload_emit_fn)(void *opaque, const uint8_t *frame, size_t len);
 int offload_segment(const struct virtio_net_hdr_v1 *hdr, const uint8_t *frame, size_t len,
                     uint8_t *scratch, offload_emit_fn emit, void *opaque);
 
+/* The largest IP packet there can be: the 16-bit IPv4 total length (RFC 791 3.1), which also
+ * bounds an IPv6 packet without a jumbo payload option. */
+#define OFFLOAD_IP_MAX 0xffff
+
 /* The largest IP packets (IP header included) a backend takes from offload_coalesce(), per
- * family. Values above 65535 are taken as 65535 (the IPv4 total length field). */
+ * family. Values above OFFLOAD_IP_MAX are taken as OFFLOAD_IP_MAX. */
 struct offload_coalesce_max {
     size_t ipv4;
     size_t ipv6;

@@ -14,6 +14,7 @@
 #include "net/slirp.h"
 #include "net/backend.h"
 #include "net/ipfrag.h"
+#include "net/offload.h"
 #include "vmm/log.h"
 
 #include <arpa/inet.h>
@@ -29,8 +30,7 @@
 #define SLIRP_MAX_POLL    256
 #define SLIRP_MAX_FRAME   NETDEV_MAX_FRAME /* a coalesced TCP GSO frame (see slirp_open) */
 #define NS_PER_MS         1000000u
-#define SLIRP_DEFAULT_MTU 1500   /* libslirp's IF_MTU_DEFAULT, when the config leaves 0 */
-#define SLIRP_MAX_IPV4    0xffff /* ip_input: the 16-bit total length is the only bound */
+#define SLIRP_DEFAULT_MTU 1500 /* libslirp's IF_MTU_DEFAULT, when the config leaves 0 */
 
 struct slirp_pollent {
     int fd;
@@ -352,7 +352,7 @@ static int slirp_send(struct netdev *nd, const struct virtio_net_hdr_v1 *hdr,
 static void slirp_set_coalescing(struct netdev *nd, size_t if_mtu)
 {
     netdev_set_caps(nd, NETDEV_CAP_GSO_COALESCED);
-    netdev_set_coalesce_max(nd, SLIRP_MAX_IPV4, if_mtu);
+    netdev_set_coalesce_max(nd, OFFLOAD_IP_MAX, if_mtu); /* ip_input: no other bound */
 }
 
 /* Option parsing is in slirp_opts.c. */
