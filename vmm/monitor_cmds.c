@@ -342,25 +342,24 @@ static int cmd_dump_stop(struct monitor *m, json_t *args, json_t **ret, char *er
 }
 
 /* query-dumps: every running capture, from dump-start or -object filter-dump. */
+/* Appends capture d's report, with where it came from, to list (nothing for NULL). */
+static void mon_dump_list_add(json_t *list, const struct netdump *d, const char *origin)
+{
+    if (!d)
+        return;
+    json_t *o = netdump_info(d);
+    json_object_set_new(o, "origin", json_string(origin));
+    json_array_append_new(list, o);
+}
+
 static int cmd_query_dumps(struct monitor *m, json_t *args, json_t **ret, char *err, size_t errlen)
 {
     const struct monitor_env *env = monitor_env_of(m);
     json_t *list = json_array();
-    for (unsigned i = 0; i < MONITOR_MAX_DUMPS; i++) {
-        const struct monitor_dump *d = &monitor_dumps(m)[i];
-        if (d->dump) {
-            json_t *o = netdump_info(d->dump);
-            json_object_set_new(o, "origin", json_string("dump-start"));
-            json_array_append_new(list, o);
-        }
-    }
-    for (unsigned i = 0; env->dumps && i < env->nr_dumps; i++) {
-        if (env->dumps[i]) {
-            json_t *o = netdump_info(env->dumps[i]);
-            json_object_set_new(o, "origin", json_string("filter-dump"));
-            json_array_append_new(list, o);
-        }
-    }
+    for (unsigned i = 0; i < MONITOR_MAX_DUMPS; i++)
+        mon_dump_list_add(list, monitor_dumps(m)[i].dump, "dump-start");
+    for (unsigned i = 0; env->dumps && i < env->nr_dumps; i++)
+        mon_dump_list_add(list, env->dumps[i], "filter-dump");
     *ret = list;
     return 0;
 }
