@@ -72,8 +72,8 @@ void e1000_mtimer_start(struct e1000_mtimer *m, uint64_t ns)
     evloop_timer_arm(m->t, ns ? ns : 1);
 }
 
-/* A packet timer: moves the deadline; the timerfd is only armed when it was idle (a firing
- * before the deadline re-arms it for the rest). */
+/* A packet timer: moves the deadline; the loop's timer is only armed when it was idle (a
+ * firing before the deadline re-arms it for the rest), so a packet costs no loop lock. */
 void e1000_mtimer_extend(struct e1000_mtimer *m, uint64_t ns)
 {
     if (!m->on) {

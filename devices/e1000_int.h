@@ -295,7 +295,7 @@ struct e1000_txpkt {
 #define E1000_RS_IDE 0x80000000u
 
 /* A mitigation timer: the evloop timer plus a software deadline, so that extending a
- * packet timer costs no system call. */
+ * packet timer only stores a deadline under the device lock. */
 struct e1000_mtimer {
     struct evloop_timer *t;
     struct e1000 *e;

@@ -1,57 +1,21 @@
 /* Event loop: epoll over registered fds; an eventfd wakes it for deferred calls and stop;
- * each timer is a timerfd. Sources deleted during a batch are only marked dead and freed
- * after the batch, so a callback may delete any source, including its own. */
+ * timers are kept in memory (evloop_timer.c) and bound each wait's timeout. Sources deleted
+ * during a batch are only marked dead and freed after the batch, so a callback may delete
+ * any source, including its own. */
 #define _GNU_SOURCE
-#include "vmm/evloop.h"
+#include "vmm/evloop_int.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/timerfd.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
-
-#define EVLOOP_BATCH 64
-
-struct evloop_source {
-    struct evloop_source *next;
-    int fd;
-    atomic_bool dead;
-    evloop_fd_fn fn;
-    void *opaque;
-};
-
-struct evloop_call {
-    struct evloop_call *next;
-    evloop_cb fn;
-    void *opaque;
-};
-
-struct evloop_timer {
-    struct evloop *loop;
-    int fd;
-    evloop_cb fn;
-    void *opaque;
-    atomic_bool armed;
-};
-
-struct evloop {
-    int epfd;
-    int wakefd;
-    atomic_bool stop;
-    pthread_t thread;
-    atomic_bool running;
-    pthread_mutex_t lock; /* sources list and call queue */
-    struct evloop_source *sources;
-    struct evloop_call *calls, **calls_tail;
-    bool in_batch;
-    struct evloop_hook hooks[EVLOOP_MAX_HOOKS];
-    unsigned nr_hooks;
-};
 
 uint64_t evloop_now_ns(void)
 {
@@ -60,7 +24,7 @@ uint64_t evloop_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void evloop_wake(struct evloop *loop)
+void evloop_wake(struct evloop *loop)
 {
     uint64_t one = 1;
     ssize_t r = write(loop->wakefd, &one, sizeof(one));
@@ -98,6 +62,7 @@ struct evloop *evloop_create(void)
     if (!loop)
         return NULL;
     pthread_mutex_init(&loop->lock, NULL);
+    pthread_mutex_init(&loop->tlock, NULL);
     loop->calls_tail = &loop->calls;
     loop->epfd = epoll_create1(EPOLL_CLOEXEC);
     loop->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -130,6 +95,7 @@ void evloop_destroy(struct evloop *loop)
     if (loop->wakefd >= 0)
         close(loop->wakefd);
     pthread_mutex_destroy(&loop->lock);
+    pthread_mutex_destroy(&loop->tlock);
     free(loop);
 }
 
@@ -202,9 +168,50 @@ int evloop_del_fd(struct evloop *loop, int fd)
     return s ? 0 : -ENOENT;
 }
 
+/* epoll_pwait2() (Linux 5.11) takes a nanosecond timeout; before it, epoll_wait() rounds
+ * the timeout up to whole milliseconds, so a timer fires late rather than early. */
+static atomic_bool no_pwait2;
+
+/* Waits for fd events until `deadline` (CLOCK_MONOTONIC ns, UINT64_MAX: none) or for
+ * timeout_ms (-1: none), whichever comes first. Returns epoll's count or -1 (errno set). */
+static int evloop_wait(struct evloop *loop, struct epoll_event *ev, int timeout_ms,
+                       uint64_t deadline)
+{
+    int64_t ns = timeout_ms < 0 ? -1 : (int64_t)timeout_ms * 1000000;
+    if (deadline != UINT64_MAX) {
+        uint64_t now = evloop_now_ns();
+        int64_t left = deadline > now ? (int64_t)(deadline - now) : 0;
+        if (ns < 0 || left < ns)
+            ns = left;
+    }
+    if (ns < 0)
+        return epoll_wait(loop->epfd, ev, EVLOOP_BATCH, -1);
+    if (!atomic_load(&no_pwait2)) {
+        struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
+        int n = epoll_pwait2(loop->epfd, ev, EVLOOP_BATCH, &ts, NULL);
+        if (n >= 0 || errno != ENOSYS)
+            return n;
+        atomic_store(&no_pwait2, true);
+    }
+    int64_t ms = (ns + 999999) / 1000000;
+    return epoll_wait(loop->epfd, ev, EVLOOP_BATCH, ms > INT_MAX ? INT_MAX : (int)ms);
+}
+
+/* The kernel lets a timed wait overrun by the thread's timer slack (50 us by default), as
+ * much as the e1000's shortest mitigation delays; a loop thread asks for the minimum. */
+static void evloop_tight_slack(void)
+{
+    static _Thread_local bool done;
+    if (!done) {
+        prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+        done = true;
+    }
+}
+
 int evloop_run_once(struct evloop *loop, int timeout_ms)
 {
     struct epoll_event ev[EVLOOP_BATCH];
+    evloop_tight_slack();
     /* Mark the batch before waiting: a source deleted by another thread from here on is
      * only marked dead, so the pointers epoll hands back stay valid until the reap below. */
     pthread_mutex_lock(&loop->lock);
@@ -212,14 +219,16 @@ int evloop_run_once(struct evloop *loop, int timeout_ms)
     pthread_mutex_unlock(&loop->lock);
     for (unsigned i = 0; i < loop->nr_hooks; i++)
         loop->hooks[i].prepare(loop->hooks[i].opaque, &timeout_ms);
-    int n = epoll_wait(loop->epfd, ev, EVLOOP_BATCH, timeout_ms);
+    int n = evloop_wait(loop, ev, timeout_ms, evloop_timers_begin_wait(loop));
     int err = errno;
+    evloop_timers_end_wait(loop);
     for (int i = 0; i < n; i++) {
         struct evloop_source *s = ev[i].data.ptr;
         /* A source deleted earlier in this batch is skipped. */
         if (!atomic_load(&s->dead))
             s->fn(s->opaque, ev[i].events);
     }
+    int fired = evloop_timers_run(loop, evloop_now_ns());
     for (unsigned i = 0; i < loop->nr_hooks; i++)
         loop->hooks[i].check(loop->hooks[i].opaque);
     pthread_mutex_lock(&loop->lock);
@@ -227,8 +236,8 @@ int evloop_run_once(struct evloop *loop, int timeout_ms)
     evloop_reap(loop);
     pthread_mutex_unlock(&loop->lock);
     if (n < 0)
-        return err == EINTR ? 0 : -err;
-    return n;
+        return err == EINTR ? fired : -err;
+    return n + fired;
 }
 
 int evloop_run(struct evloop *loop)
@@ -300,54 +309,4 @@ int evloop_call(struct evloop *loop, evloop_cb fn, void *opaque)
     pthread_mutex_unlock(&loop->lock);
     evloop_wake(loop);
     return 0;
-}
-
-static void evloop_on_timer(void *opaque, uint32_t events)
-{
-    struct evloop_timer *t = opaque;
-    uint64_t expirations;
-    (void)events;
-    if (read(t->fd, &expirations, sizeof(expirations)) != sizeof(expirations))
-        return; /* re-armed or disarmed since epoll saw it: nothing expired */
-    atomic_store(&t->armed, false);
-    t->fn(t->opaque);
-}
-
-struct evloop_timer *evloop_timer_new(struct evloop *loop, evloop_cb fn, void *opaque)
-{
-    struct evloop_timer *t = calloc(1, sizeof(*t));
-    if (!t)
-        return NULL;
-    *t = (struct evloop_timer){.loop = loop, .fn = fn, .opaque = opaque};
-    t->fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (t->fd < 0 || evloop_add_fd(loop, t->fd, EPOLLIN, evloop_on_timer, t) < 0) {
-        if (t->fd >= 0)
-            close(t->fd);
-        free(t);
-        return NULL;
-    }
-    return t;
-}
-
-int evloop_timer_arm(struct evloop_timer *t, uint64_t ns)
-{
-    struct itimerspec its = {0};
-    its.it_value.tv_sec = (time_t)(ns / 1000000000u);
-    its.it_value.tv_nsec = (long)(ns % 1000000000u);
-    atomic_store(&t->armed, ns != 0);
-    return timerfd_settime(t->fd, 0, &its, NULL) < 0 ? -errno : 0;
-}
-
-bool evloop_timer_armed(struct evloop_timer *t)
-{
-    return atomic_load(&t->armed);
-}
-
-void evloop_timer_free(struct evloop_timer *t)
-{
-    if (!t)
-        return;
-    evloop_del_fd(t->loop, t->fd);
-    close(t->fd);
-    free(t);
 }

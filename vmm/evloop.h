@@ -1,5 +1,5 @@
 /* The event loop: one thread that owns backend file descriptors, timers, ioeventfds and
- * deferred calls, built on epoll, timerfd and eventfd.
+ * deferred calls, built on epoll and eventfd; timers live in memory and bound the wait.
  *
  * Callbacks always run on the loop thread. evloop_call(), evloop_stop() and timer arming
  * may be used from any thread (vCPU threads use them to hand work to the loop). */
@@ -33,8 +33,9 @@ int evloop_del_fd(struct evloop *loop, int fd);
 
 /* evloop_run: dispatches events until evloop_stop(). Returns 0 or -errno on epoll failure. */
 int evloop_run(struct evloop *loop);
-/* evloop_run_once: waits up to timeout_ms (-1 forever) and dispatches one batch. For tests
- * and single-threaded tools. Returns the number of events handled or -errno. */
+/* evloop_run_once: waits up to timeout_ms (-1 forever; sooner when a timer is due) and
+ * dispatches one batch: ready fds, then due timers. For tests and single-threaded tools.
+ * Returns the number of fd events and timers handled, or -errno. */
 int evloop_run_once(struct evloop *loop, int timeout_ms);
 /* evloop_stop: makes evloop_run() return. Any thread, async-signal-safe. */
 void evloop_stop(struct evloop *loop);
@@ -71,7 +72,8 @@ bool evloop_in_loop_thread(struct evloop *loop);
  * Returns NULL on failure. */
 struct evloop_timer *evloop_timer_new(struct evloop *loop, evloop_cb fn, void *opaque);
 /* evloop_timer_arm: fires once after `ns` nanoseconds (re-arming replaces the deadline);
- * ns == 0 disarms. Any thread. Returns 0 or -errno. */
+ * ns == 0 disarms. Any thread; no system call, except an eventfd write when another thread
+ * moves the deadline the loop is sleeping towards earlier. Returns 0. */
 int evloop_timer_arm(struct evloop_timer *t, uint64_t ns);
 /* evloop_timer_armed: true while the timer is pending. */
 bool evloop_timer_armed(struct evloop_timer *t);
