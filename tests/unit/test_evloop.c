@@ -30,6 +30,7 @@ struct tctx {
     struct evloop_timer *other; /* freed by the callback when set */
     uint64_t rearm_ns;          /* re-armed by the callback when non-zero */
     struct evloop *stop;        /* stopped by the callback when set */
+    bool free_self;             /* the callback frees its own timer */
 };
 
 static void tfire(void *opaque)
@@ -47,6 +48,17 @@ static void tfire(void *opaque)
     }
     if (c->stop)
         evloop_stop(c->stop);
+    if (c->free_self) {
+        evloop_timer_free(c->t);
+        c->t = NULL;
+    }
+}
+
+/* Gives c a timer on loop that records into c->rec. */
+static void add_timer(struct evloop *loop, struct tctx *c)
+{
+    c->t = evloop_timer_new(loop, tfire, c);
+    ck_assert_ptr_nonnull(c->t);
 }
 
 /* Runs the loop until `n` timers have fired or 5 s have passed. */
@@ -64,7 +76,7 @@ START_TEST(timers_fire_in_deadline_order)
     struct tctx c[3] = {{.rec = &r, .id = 0}, {.rec = &r, .id = 1}, {.rec = &r, .id = 2}};
     uint64_t ns[3] = {30 * MS, 10 * MS, 20 * MS};
     for (int i = 0; i < 3; i++) {
-        c[i].t = evloop_timer_new(loop, tfire, &c[i]);
+        add_timer(loop, &c[i]);
         ck_assert_int_eq(evloop_timer_arm(c[i].t, ns[i]), 0);
         ck_assert(evloop_timer_armed(c[i].t));
     }
@@ -88,7 +100,7 @@ START_TEST(timer_never_fires_before_its_deadline)
     struct evloop *loop = evloop_create();
     struct rec r = {0};
     struct tctx c = {.rec = &r, .id = 7};
-    c.t = evloop_timer_new(loop, tfire, &c);
+    add_timer(loop, &c);
     uint64_t delays[] = {50000, 300000, 2 * MS, 15 * MS};
     for (unsigned i = 0; i < 4; i++) {
         uint64_t t0 = evloop_now_ns();
@@ -107,8 +119,8 @@ START_TEST(rearm_replaces_and_zero_disarms)
     struct evloop *loop = evloop_create();
     struct rec r = {0};
     struct tctx a = {.rec = &r, .id = 1}, b = {.rec = &r, .id = 2};
-    a.t = evloop_timer_new(loop, tfire, &a);
-    b.t = evloop_timer_new(loop, tfire, &b);
+    add_timer(loop, &a);
+    add_timer(loop, &b);
     evloop_timer_arm(a.t, 1 * MS);
     uint64_t t0 = evloop_now_ns();
     evloop_timer_arm(a.t, 40 * MS); /* later deadline replaces the earlier one */
@@ -135,7 +147,7 @@ START_TEST(rearm_in_callback_does_not_spin)
     struct evloop *loop = evloop_create();
     struct rec r = {0};
     struct tctx c = {.rec = &r, .id = 3};
-    c.t = evloop_timer_new(loop, tfire, &c);
+    add_timer(loop, &c);
     c.rearm_ns = 1;
     evloop_timer_arm(c.t, 1);
     usleep(1000);
@@ -156,16 +168,17 @@ START_TEST(callback_frees_timers)
     struct evloop *loop = evloop_create();
     struct rec r = {0};
     struct tctx a = {.rec = &r, .id = 1}, b = {.rec = &r, .id = 2};
-    a.t = evloop_timer_new(loop, tfire, &a);
-    b.t = evloop_timer_new(loop, tfire, &b);
+    add_timer(loop, &a);
+    add_timer(loop, &b);
     a.other = b.t;
+    a.free_self = true;
     evloop_timer_arm(a.t, 1 * MS);
     evloop_timer_arm(b.t, 2 * MS);
     usleep(5000);
     ck_assert_int_eq(evloop_run_once(loop, 0), 1);
     ck_assert_int_eq(r.n, 1);
     ck_assert_int_eq(r.order[0], 1);
-    evloop_timer_free(a.t);
+    ck_assert_ptr_null(a.t);
     evloop_destroy(loop);
 }
 END_TEST
@@ -184,7 +197,7 @@ START_TEST(timer_bounds_an_unbounded_wait)
     struct evloop *loop = evloop_create();
     struct rec r = {0};
     struct tctx c = {.rec = &r, .id = 4};
-    c.t = evloop_timer_new(loop, tfire, &c);
+    add_timer(loop, &c);
     evloop_timer_arm(c.t, 3 * MS);
     ck_assert_int_eq(evloop_run_once(loop, -1), 1);
     ck_assert_int_eq(r.n, 1);
@@ -209,7 +222,7 @@ START_TEST(arm_from_other_thread_wakes_the_loop)
     struct evloop *loop = evloop_create();
     struct rec r = {0};
     struct tctx c = {.rec = &r, .id = 5};
-    c.t = evloop_timer_new(loop, tfire, &c);
+    add_timer(loop, &c);
     c.stop = loop;
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, loop_thread, loop), 0);
