@@ -47,14 +47,24 @@ static void on_signal(int sig)
     g_stop = 1;
 }
 
+/* The CPUs the process was started on (taskset, bench/run --cpus): "CPU 0" and "CPU 1" of
+ * the pinning below are the first two of these, not the host's. */
+static cpu_set_t g_allowed;
+
 void nb_pin_cpu(int cpu)
 {
     if (g_opt.ncpu < 2)
         return;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    sched_setaffinity(0, sizeof(set), &set); /* best effort: only steadies the figures */
+    int seen = 0;
+    for (int c = 0; c < CPU_SETSIZE; c++) {
+        if (CPU_ISSET(c, &g_allowed) && seen++ == cpu) {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            CPU_SET(c, &set);
+            sched_setaffinity(0, sizeof(set), &set); /* best effort: only steadies the figures */
+            return;
+        }
+    }
 }
 
 void nb_wait_fd(int fd, short events)
@@ -308,7 +318,10 @@ int main(int argc, char **argv)
         return 0;
     }
     install_signals();
-    g_opt.ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (sched_getaffinity(0, sizeof(g_allowed), &g_allowed) == 0)
+        g_opt.ncpu = CPU_COUNT(&g_allowed);
+    else
+        g_opt.ncpu = 1; /* unknown: pin nothing */
     nb_pin_cpu(0);
     nb_progress("namespace %s, %.2f s per side in %d round(s), %d CPUs", g_ns, g_opt.seconds,
                 g_opt.rounds, g_opt.ncpu);

@@ -200,7 +200,8 @@ extern uint8_t tap_mac[6]; /* the tap's own MAC (tap_setup) */
 /* nb_progress: a line of progress on stderr, prefixed "net_bench: ". */
 __attribute__((format(printf, 1, 2))) void nb_progress(const char *fmt, ...);
 
-/* nb_pin_cpu: this thread onto CPU cpu, when there are two or more (best effort). */
+/* nb_pin_cpu: this thread onto the cpu-th CPU the process may use, when it may use two or
+ * more (best effort). */
 void nb_pin_cpu(int cpu);
 
 /* nb_wait_fd: polls fd for events, at most WAIT_MS. */

@@ -7,6 +7,7 @@ checked here against the formats the guest image prints.
 usage: test_bench_run.py PATH/TO/bench/run"""
 import importlib.machinery
 import importlib.util
+import os
 import sys
 import unittest
 
@@ -35,6 +36,21 @@ NICVM-RESULT job=iperf-client host=10.77.0.1 streams=4 reverse=0 mbps=9377 statu
 
 
 class Parsing(unittest.TestCase):
+    def test_cpu_list(self):
+        self.assertEqual(run.cpu_list("0-1"), [0, 1])
+        self.assertEqual(run.cpu_list("4-5,0,2"), [0, 2, 4, 5])
+        self.assertEqual(run.cpu_list("3"), [3])
+        for bad in ("", "a", "1-", "-1", "2-1", "0,,1", "1.5"):
+            with self.assertRaises(ValueError, msg=bad):
+                run.cpu_list(bad)
+
+    def test_confine_cpus_errors_name_the_option(self):
+        self.assertIn("--cpus", run.confine_cpus("x"))
+        self.assertIn("not available", run.confine_cpus("100000"))
+        mine = sorted(os.sched_getaffinity(0))
+        self.assertIsNone(run.confine_cpus(",".join(map(str, mine))))  # the same set: no change
+        self.assertEqual(sorted(os.sched_getaffinity(0)), mine)
+
     def test_ping_rtts(self):
         self.assertEqual(run.ping_rtts(PING), [20.3, 19.8, 145.0])
         self.assertEqual(run.ping_rtts("connect: Network is unreachable\n"), [])
@@ -102,6 +118,9 @@ class Report(unittest.TestCase):
                       "1 (1) | 0.5 |", md)
         self.assertIn("iperf3: skipped: guest user space cannot run under PVM", md)
         self.assertIn("Command: `bench/run`", md)
+        self.assertIn("1 cell(s) at a time on 2 CPUs,", md)
+        md = run.markdown(dict(meta, host_cpus=16), rows, [], {"skipped": "x"})
+        self.assertIn("1 cell(s) at a time on 2 of 16 CPUs,", md)
         self.assertIn("VM benchmarks: not run.", run.markdown(meta, [], [], {"skipped": "x"}))
 
     def test_device_rows(self):
