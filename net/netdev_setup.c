@@ -158,12 +158,12 @@ struct netdev *netdev_create(struct evloop *loop, struct opts *o, char *err, siz
         if (strcmp(netdev_backends[i]->type, type) == 0)
             ops = netdev_backends[i];
     if (!ops) {
-        snprintf(err, errlen, "-netdev %s: unknown type '%s' (available: %s)", o->text,
-                 type ? type : "", netdev_types());
+        snprintf(err, errlen, "%s %s: unknown type '%s' (available: %s)", opts_origin(o, "-netdev"),
+                 o->text, type ? type : "", netdev_types());
         return NULL;
     }
     if (!id || !*id) {
-        snprintf(err, errlen, "-netdev %s: id= is required", o->text);
+        snprintf(err, errlen, "%s %s: id= is required", opts_origin(o, "-netdev"), o->text);
         return NULL;
     }
     char sub[256] = "";
@@ -173,7 +173,7 @@ struct netdev *netdev_create(struct evloop *loop, struct opts *o, char *err, siz
         nd = NULL;
     }
     if (!nd)
-        snprintf(err, errlen, "-netdev %s: %s", o->text, sub);
+        snprintf(err, errlen, "%s %s: %s", opts_origin(o, "-netdev"), o->text, sub);
     return nd;
 }
 

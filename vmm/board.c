@@ -1,5 +1,6 @@
 /* The device model table and the built-in legacy devices. NIC models add one entry each. */
 #include "vmm/board.h"
+#include "vmm/cli.h"
 #include "devices/e1000.h"
 #include "devices/legacy.h"
 #include "devices/pci.h"
@@ -413,7 +414,10 @@ void board_print_models(FILE *f)
     for (size_t i = 0; i < BOARD_NR_MODELS; i++)
         if (board_models[i].user)
             fprintf(f, "  %-18s %s\n", board_models[i].name, board_models[i].summary);
-    fprintf(f, "NICs take netdev=ID (a -netdev's id) and mac=52:54:00:xx:xx:xx.\n");
+    fprintf(f,
+            "NICs take netdev=ID (a -netdev's id) and mac=52:54:00:xx:xx:xx.\n"
+            "-nic TYPE,model=MODEL,... takes a NIC model (default %s) and a backend at once.\n",
+            CLI_NIC_DEFAULT_MODEL);
 }
 
 static int board_place_device(struct vm *vm, struct opts *o, char *err, size_t errlen)
@@ -424,8 +428,8 @@ static int board_place_device(struct vm *vm, struct opts *o, char *err, size_t e
     if (!bm || !bm->user) {
         char list[256];
         board_list_user_models(list, sizeof(list));
-        snprintf(err, errlen, "-device %s: unknown device model '%s' (available: %s)", o->text,
-                 driver ? driver : "", list);
+        snprintf(err, errlen, "%s %s: unknown device model '%s' (available: %s)",
+                 opts_origin(o, "-device"), o->text, driver ? driver : "", list);
         return -EINVAL;
     }
     unsigned before = m->nr_devices;
@@ -434,7 +438,7 @@ static int board_place_device(struct vm *vm, struct opts *o, char *err, size_t e
     if (rc == 0)
         rc = opts_check_unused(o, driver, sub, sizeof(sub));
     if (rc) {
-        snprintf(err, errlen, "-device %s: %s", o->text, sub);
+        snprintf(err, errlen, "%s %s: %s", opts_origin(o, "-device"), o->text, sub);
         return rc;
     }
     for (unsigned i = before; i < m->nr_devices; i++)

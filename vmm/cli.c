@@ -3,6 +3,7 @@
 #include "vmm/cli.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +99,79 @@ static int opt_device(struct nicvm_config *c, const char *v, char *e, size_t n)
     return add_list(c->device, &c->nr_device, "-device", "driver", v, e, n);
 }
 
+/* The -nic keys that belong to the NIC; every other key goes to the backend. */
+static bool nic_key(const char *key)
+{
+    return strcmp(key, "type") == 0 || strcmp(key, "id") == 0 || strcmp(key, "model") == 0 ||
+           strcmp(key, "mac") == 0;
+}
+
+/* Builds the -netdev and -device pair that a parsed -nic stands for and appends both. */
+static int nic_expand(struct nicvm_config *c, struct opts *o, const char *type, char *e, size_t n)
+{
+    if (c->nr_netdev >= CLI_MAX_LISTS || c->nr_device >= CLI_MAX_LISTS) {
+        snprintf(e, n, "-nic %s: at most %d backends and %d devices allowed", o->text,
+                 CLI_MAX_LISTS, CLI_MAX_LISTS);
+        return -EINVAL;
+    }
+    char gen[24];
+    const char *id = opts_get(o, "id"), *model = opts_get(o, "model"), *mac = opts_get(o, "mac");
+    if (!id) { /* QEMU names them __org.qemu.nicN; ids with two underscores are not the user's */
+        snprintf(gen, sizeof(gen), "__nic%u", c->nr_nic);
+        id = gen;
+    }
+    struct opts *nd = opts_new(o->text, "-nic"), *dev = opts_new(o->text, "-nic");
+    int rc = nd && dev ? 0 : -ENOMEM;
+    if (!rc)
+        rc = opts_add(nd, "type", type) ?: opts_add(nd, "id", id) ?:
+             opts_add(dev, "driver", model ? model : CLI_NIC_DEFAULT_MODEL) ?:
+             opts_add(dev, "netdev", id) ?: (mac ? opts_add(dev, "mac", mac) : 0);
+    for (unsigned i = 0; !rc && i < o->n; i++)
+        if (!nic_key(o->o[i].key))
+            rc = opts_add(nd, o->o[i].key, o->o[i].value);
+    if (rc) {
+        opts_free(nd);
+        opts_free(dev);
+        snprintf(e, n, "-nic %s: out of memory", o->text);
+        return rc;
+    }
+    c->netdev[c->nr_netdev++] = nd;
+    c->device[c->nr_device++] = dev;
+    c->nr_nic++;
+    return 0;
+}
+
+/* -nic TYPE[,model=MODEL][,mac=MAC][,id=ID][,backend options]: QEMU's shorthand for a
+ * -netdev TYPE,id=ID,... and a -device MODEL,netdev=ID,mac=MAC. -nic none is accepted (nicvm
+ * adds no NIC of its own); model=help lists the models. */
+static int opt_nic(struct nicvm_config *c, const char *v, char *e, size_t n)
+{
+    char sub[200];
+    struct opts *o = opts_parse(v, "type", sub, sizeof(sub));
+    if (!o) {
+        snprintf(e, n, "-nic %s: %s", v, sub);
+        return -EINVAL;
+    }
+    const char *model = opts_get(o, "model"), *type = opts_get(o, "type");
+    int rc = 0;
+    if (model && (strcmp(model, "help") == 0 || strcmp(model, "?") == 0)) {
+        c->device_help = true;
+    } else if (!type || !*type) {
+        snprintf(e, n,
+                 "-nic %s: name the backend first, as in -nic user,model=e1000 or -nic tap,...", v);
+        rc = -EINVAL;
+    } else if (strcmp(type, "none") == 0) {
+        if (o->n > 1) {
+            snprintf(e, n, "-nic %s: 'none' takes no options", v);
+            rc = -EINVAL;
+        }
+    } else {
+        rc = nic_expand(c, o, type, e, n);
+    }
+    opts_free(o);
+    return rc;
+}
+
 static int opt_object(struct nicvm_config *c, const char *v, char *e, size_t n)
 {
     return add_list(c->object, &c->nr_object, "-object", "qom-type", v, e, n);
@@ -163,6 +237,7 @@ static const struct cli_option cli_options[] = {
     {"smp", CLI_REQUIRED, opt_smp},
     {"netdev", CLI_REQUIRED, opt_netdev},
     {"device", CLI_REQUIRED, opt_device},
+    {"nic", CLI_REQUIRED, opt_nic},
     {"object", CLI_REQUIRED, opt_object},
     {"exit-stats", CLI_OPTIONAL, opt_exit_stats},
     {"debug-io", CLI_NONE, opt_debug_io},
@@ -256,6 +331,8 @@ const char *cli_usage(void)
            "Network (QEMU syntax):\n"
            "  -netdev TYPE,id=ID,...   backend: user, tap, socket\n"
            "  -device MODEL,netdev=ID[,mac=MAC]   NIC: virtio-net, e1000\n"
+           "  -nic TYPE[,model=MODEL][,mac=MAC][,backend options]   both at once\n"
+           "                        (model defaults to virtio-net; model=help lists them)\n"
            "  -device isa-debug-exit[,iobase=0x501]   guest writes V to exit with (V<<1)|1\n"
            "  -object filter-dump,id=ID,netdev=ID,file=PATH   capture to pcap\n"
            "Debugging:\n"

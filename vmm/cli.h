@@ -10,6 +10,8 @@
 #include <stdint.h>
 
 #define CLI_MAX_LISTS 16
+/* The NIC model of a -nic without model=. */
+#define CLI_NIC_DEFAULT_MODEL "virtio-net"
 
 enum exit_stats_mode { EXIT_STATS_OFF = 0, EXIT_STATS_TEXT, EXIT_STATS_JSON };
 
@@ -23,6 +25,7 @@ struct nicvm_config {
     unsigned nr_netdev;
     struct opts *device[CLI_MAX_LISTS];
     unsigned nr_device;
+    unsigned nr_nic; /* -nic options seen: each added one netdev and one device */
     struct opts *object[CLI_MAX_LISTS];
     unsigned nr_object;
     enum exit_stats_mode exit_stats;

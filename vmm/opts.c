@@ -53,6 +53,33 @@ static int opts_append(struct opts *o, char *key, char *value)
     return 0;
 }
 
+struct opts *opts_new(const char *text, const char *origin)
+{
+    struct opts *o = calloc(1, sizeof(*o));
+    if (!o || !(o->text = strdup(text))) {
+        free(o);
+        return NULL;
+    }
+    o->origin = origin;
+    return o;
+}
+
+int opts_add(struct opts *o, const char *key, const char *value)
+{
+    char *k = strdup(key), *v = strdup(value);
+    if (!k || !v || opts_append(o, k, v) < 0) {
+        free(k);
+        free(v);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+const char *opts_origin(const struct opts *o, const char *def)
+{
+    return o->origin ? o->origin : def;
+}
+
 struct opts *opts_parse(const char *str, const char *implied_key, char *err, size_t errlen)
 {
     struct opts *o = calloc(1, sizeof(*o));

@@ -15,7 +15,8 @@ struct opt {
 };
 
 struct opts {
-    char *text; /* the original string, for messages */
+    char *text;         /* the original string, for messages */
+    const char *origin; /* the option that gave it ("-nic"), or NULL: the consumer's own */
     unsigned n;
     struct opt *o;
 };
@@ -24,6 +25,13 @@ struct opts {
  * implied_key=element (implied_key NULL refuses that). Returns a new list, or NULL with a
  * one-line reason in err. */
 struct opts *opts_parse(const char *str, const char *implied_key, char *err, size_t errlen);
+/* opts_new: an empty list whose messages quote `text` as given by option `origin` (a
+ * string that outlives the list, or NULL). Returns NULL when out of memory. */
+struct opts *opts_new(const char *text, const char *origin);
+/* opts_add: appends key=value (both copied). Returns 0 or -ENOMEM. */
+int opts_add(struct opts *o, const char *key, const char *value);
+/* opts_origin: the option to name in a message about o: its origin, else `def`. */
+const char *opts_origin(const struct opts *o, const char *def);
 /* opts_free: frees the list (NULL is accepted). */
 void opts_free(struct opts *o);
 

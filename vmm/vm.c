@@ -131,7 +131,8 @@ static int vm_open_netdevs(struct vm *vm, char *err, size_t errlen)
         struct opts *o = vm->cfg->netdev[i];
         const char *id = opts_get(o, "id");
         if (id && vm_find_netdev(vm, id)) {
-            snprintf(err, errlen, "-netdev %s: id '%s' is used twice", o->text, id);
+            snprintf(err, errlen, "%s %s: id '%s' is used twice", opts_origin(o, "-netdev"),
+                     o->text, id);
             return -EINVAL;
         }
         struct netdev *nd = netdev_create(vm->loop, o, err, errlen);

@@ -131,20 +131,33 @@ static void check_dhcp_trace(const char *path)
  * found through `discovery` (cmdline or dtb), e1000 on the PCI bus. */
 static void check_user_dhcp(const char *model, const char *discovery)
 {
-    char device[64];
+    char device[64], nic[64];
     snprintf(device, sizeof(device), "%s,netdev=n0", model);
+    snprintf(nic, sizeof(nic), "user,id=n0,model=%s", model);
     char trace[] = "/tmp/nicvm-dhcp-trace-XXXXXX";
     close(mkstemp(trace));
-    const char *argv[] = {nicvm_bin,    "-kernel",
-                          vmlinux,      "-initrd",
-                          spin_initrd,  "-m",
-                          "256M",       "-append",
-                          "ip=dhcp",    "-netdev",
-                          "user,id=n0", "-device",
-                          device,       "--virtio-discovery",
-                          discovery,    "--trace",
-                          trace,        "--trace-filter",
-                          "exits=off",  NULL};
+    /* e1000 is wired with QEMU's -nic shorthand, virtio-net with -netdev and -device. */
+    bool shorthand = strcmp(model, "e1000") == 0;
+    const char *argv[] = {nicvm_bin,
+                          "-kernel",
+                          vmlinux,
+                          "-initrd",
+                          spin_initrd,
+                          "-m",
+                          "256M",
+                          "-append",
+                          "ip=dhcp",
+                          "--virtio-discovery",
+                          discovery,
+                          "--trace",
+                          trace,
+                          "--trace-filter",
+                          "exits=off",
+                          shorthand ? "-nic" : "-netdev",
+                          shorthand ? nic : "user,id=n0",
+                          shorthand ? NULL : "-device",
+                          device,
+                          NULL};
     struct runvm_result r;
     ck_assert_int_eq(runvm(argv, BOOT_TIMEOUT, DHCP_MARKER, &r), 0);
     ck_assert_msg(!r.timed_out, "no DHCP lease within %d s; console:\n%s\nstderr:\n%s",

@@ -20,10 +20,12 @@ static char tiny[512];
 
 static void expect_usage_error(const char *const *args, const char *needle)
 {
-    const char *argv[16] = {nicvm_bin};
+    const char *argv[48] = {nicvm_bin};
     int n = 1;
-    for (; args[n - 1]; n++)
+    for (; args[n - 1]; n++) {
+        ck_assert_int_lt(n, 47);
         argv[n] = args[n - 1];
+    }
     argv[n] = NULL;
     struct runvm_result r;
     ck_assert_int_eq(runvm(argv, 30, NULL, &r), 0);
@@ -77,6 +79,80 @@ START_TEST(test_bad_nic_options)
 }
 END_TEST
 
+/* -nic TYPE,...: QEMU's shorthand becomes one -netdev and one -device, the NIC's keys (model,
+ * mac) on the device and every other key, in order, on the backend. */
+START_TEST(test_nic_shorthand)
+{
+    char *argv[] = {"nicvm",
+                    "-kernel",
+                    "k",
+                    "-nic",
+                    "user,model=e1000,mac=52:54:00:00:00:09,hostfwd=tcp::2222-:22,"
+                    "hostfwd=udp::5353-:53,tftp=/a,,b",
+                    "--nic=tap,ifname=t0,id=n7",
+                    "-nic",
+                    "none",
+                    NULL};
+    struct nicvm_config c;
+    char err[256] = "";
+    ck_assert_msg(
+        cli_parse((int)(sizeof(argv) / sizeof(argv[0])) - 1, argv, &c, err, sizeof(err)) == 0, "%s",
+        err);
+    ck_assert_uint_eq(c.nr_netdev, 2);
+    ck_assert_uint_eq(c.nr_device, 2);
+    struct opts *nd = c.netdev[0], *dev = c.device[0];
+    ck_assert_str_eq(opts_origin(nd, "-netdev"), "-nic");
+    ck_assert_str_eq(opts_get(nd, "type"), "user");
+    ck_assert_str_eq(opts_get(nd, "id"), "__nic0");
+    const char *fw[3];
+    ck_assert_uint_eq(opts_get_all(nd, "hostfwd", fw, 3), 2);
+    ck_assert_str_eq(fw[0], "tcp::2222-:22");
+    ck_assert_str_eq(fw[1], "udp::5353-:53");
+    ck_assert_str_eq(opts_get(nd, "tftp"), "/a,b");
+    ck_assert_ptr_null(opts_get(nd, "model"));
+    ck_assert_ptr_null(opts_get(nd, "mac"));
+    ck_assert_int_eq(opts_check_unused(nd, "user", err, sizeof(err)), 0);
+    ck_assert_str_eq(opts_get(dev, "driver"), "e1000");
+    ck_assert_str_eq(opts_get(dev, "netdev"), "__nic0");
+    ck_assert_str_eq(opts_get(dev, "mac"), "52:54:00:00:00:09");
+    ck_assert_int_eq(opts_check_unused(dev, "e1000", err, sizeof(err)), 0);
+    /* The second: its own id, the default model, no mac. */
+    ck_assert_str_eq(opts_get(c.netdev[1], "id"), "n7");
+    ck_assert_str_eq(opts_get(c.netdev[1], "ifname"), "t0");
+    ck_assert_str_eq(opts_get(c.device[1], "driver"), CLI_NIC_DEFAULT_MODEL);
+    ck_assert_str_eq(opts_get(c.device[1], "netdev"), "n7");
+    ck_assert_ptr_null(opts_get(c.device[1], "mac"));
+    ck_assert_str_eq(c.device[1]->text, "tap,ifname=t0,id=n7");
+    cli_free(&c);
+}
+END_TEST
+
+/* A -nic mistake is named as the -nic the user wrote, whichever half finds it. */
+START_TEST(test_bad_nic_shorthand)
+{
+    expect_usage_error((const char *[]){"-kernel", tiny, "-nic", "model=e1000", NULL},
+                       "-nic model=e1000: name the backend first");
+    expect_usage_error((const char *[]){"-kernel", tiny, "-nic", "user,model=nosuch", NULL},
+                       "-nic user,model=nosuch: unknown device model 'nosuch'");
+    expect_usage_error((const char *[]){"-kernel", tiny, "-nic", "user,colour=red", NULL},
+                       "-nic user,colour=red: user: unknown option 'colour'");
+    expect_usage_error((const char *[]){"-kernel", tiny, "-nic", "slip", NULL},
+                       "-nic slip: unknown type 'slip'");
+    expect_usage_error(
+        (const char *[]){"-kernel", tiny, "-nic", "user,mac=01:00:00:00:00:01", NULL},
+        "-nic user,mac=01:00:00:00:00:01: mac=01:00:00:00:00:01: expected a unicast");
+    expect_usage_error((const char *[]){"-kernel", tiny, "-nic", "none,x", NULL},
+                       "-nic none,x: 'none' takes no options");
+    expect_usage_error(
+        (const char *[]){"-kernel", tiny, "-nic", "user,id=a", "-nic", "user,id=a", NULL},
+        "-nic user,id=a: id 'a' is used twice");
+    const char *many[2 * CLI_MAX_LISTS + 4] = {"-kernel", tiny};
+    for (int i = 0; i <= CLI_MAX_LISTS; i++)
+        many[2 + 2 * i] = "-nic", many[3 + 2 * i] = "user";
+    expect_usage_error(many, "at most 16 backends");
+}
+END_TEST
+
 /* -device help lists every model a user may name, with no kernel needed. */
 START_TEST(test_device_help)
 {
@@ -87,6 +163,11 @@ START_TEST(test_device_help)
     ck_assert_ptr_nonnull(strstr(r.out, "  e1000 "));
     ck_assert_ptr_nonnull(strstr(r.out, "  virtio-net "));
     ck_assert_ptr_null(strstr(r.out, "pci-host"));
+    runvm_free(&r);
+    const char *nic_help[] = {nicvm_bin, "-nic", "user,model=help", NULL};
+    ck_assert_int_eq(runvm(nic_help, 30, NULL, &r), 0);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_ptr_nonnull(strstr(r.out, "  e1000 "));
     runvm_free(&r);
 }
 END_TEST
@@ -198,6 +279,8 @@ static Suite *cli_suite(void)
     tcase_add_test(tc, test_bad_files);
     tcase_add_test(tc, test_bad_nic_options);
     tcase_add_test(tc, test_device_help);
+    tcase_add_test(tc, test_nic_shorthand);
+    tcase_add_test(tc, test_bad_nic_shorthand);
     tcase_add_test(tc, test_memory_too_small);
     tcase_add_test(tc, test_help_and_version);
     tcase_add_test(tc, test_opts_parser);
