@@ -175,11 +175,14 @@ void e1000_tx_delay_flush(struct e1000 *e)
         tx_delay_done(e);
 }
 
-static int mtimer_init(struct e1000 *e, struct e1000_mtimer *m, void (*fire)(struct e1000 *))
+static int mtimer_init(struct e1000 *e, struct e1000_mtimer *m, void (*fire)(struct e1000 *),
+                       const char *reg)
 {
     m->e = e;
     m->fire = fire;
     m->t = evloop_timer_new(e->loop, mtimer_cb, m);
+    if (m->t)
+        evloop_timer_set_name(m->t, "%s %s", e->name, reg);
     return m->t ? 0 : -ENOMEM;
 }
 
@@ -336,9 +339,12 @@ static int e1000_init_loop(struct e1000 *e)
         e->work_fd = -1;
         return rc;
     }
-    if (mtimer_init(e, &e->itr, fire_itr) < 0 || mtimer_init(e, &e->rdtr, fire_rdtr) < 0 ||
-        mtimer_init(e, &e->radv, fire_radv) < 0 || mtimer_init(e, &e->tidv, fire_tidv) < 0 ||
-        mtimer_init(e, &e->tadv, fire_tadv) < 0)
+    evloop_set_name(e->loop, e->work_fd, "%s work (TDT writes, resets)", e->name);
+    if (mtimer_init(e, &e->itr, fire_itr, "ITR") < 0 ||
+        mtimer_init(e, &e->rdtr, fire_rdtr, "RDTR") < 0 ||
+        mtimer_init(e, &e->radv, fire_radv, "RADV") < 0 ||
+        mtimer_init(e, &e->tidv, fire_tidv, "TIDV") < 0 ||
+        mtimer_init(e, &e->tadv, fire_tadv, "TADV") < 0)
         return -ENOMEM;
     return 0;
 }

@@ -6,6 +6,7 @@
 #include "vmm/log.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -398,6 +399,8 @@ int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_dev_ops *ops, vo
         if (k->fd < 0)
             return -errno;
         int rc = evloop_add_fd(loop, k->fd, EPOLLIN, virtio_mmio_on_kick, k);
+        if (rc == 0)
+            evloop_set_name(loop, k->fd, "virtio-mmio@0x%" PRIx64 " queue %u kick", base, q);
         /* QueueNotify writes of value q go straight to this eventfd, without an exit. */
         if (rc == 0 && bind)
             rc = bind(bind_opaque, base + VMMIO_QUEUE_NOTIFY, 4, q, k->fd);

@@ -435,6 +435,7 @@ int netdev_frames_init(struct netdev *nd)
     if (nd->rx_ready_fd < 0 || !nd->linear || !nd->scratch ||
         evloop_add_fd(nd->loop, nd->rx_ready_fd, EPOLLIN, netdev_on_rx_ready, nd) < 0)
         return -ENOMEM;
+    evloop_set_name(nd->loop, nd->rx_ready_fd, "netdev %s rx-ready (NIC has buffers)", nd->id);
     return 0;
 }
 

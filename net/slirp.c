@@ -106,6 +106,7 @@ static void *slirp_cb_timer_new(SlirpTimerId id, void *cb_opaque, void *opaque)
         free(st);
         return NULL;
     }
+    evloop_timer_set_name(st->t, "slirp %s timer %d", netdev_id(opaque), (int)id);
     return st;
 }
 
@@ -393,6 +394,8 @@ static int slirp_open(struct netdev *nd, struct opts *o, char *err, size_t errle
         snprintf(err, errlen, "cannot attach libslirp to the event loop");
         rc = -ENOMEM;
     }
+    if (rc == 0)
+        evloop_set_name(netdev_loop(nd), s->epfd, "slirp %s sockets", netdev_id(nd));
     if (rc) {
         if (s->epfd >= 0) {
             evloop_del_fd(netdev_loop(nd), s->epfd);

@@ -180,6 +180,7 @@ static int socket_open(struct netdev *nd, struct opts *o, char *err, size_t errl
         snprintf(err, errlen, "cannot watch the socket: %s", strerror(-rc));
         return rc;
     }
+    evloop_set_name(netdev_loop(nd), s->fd, "socket %s", netdev_id(nd));
     netdev_set_caps(nd, 0);
     return 0;
 }

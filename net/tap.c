@@ -273,8 +273,10 @@ static int tap_open(struct netdev *nd, struct opts *o, char *err, size_t errlen)
     t->events = EPOLLIN;
     if (rc == 0 && (!t->buf || !t->linear))
         rc = -ENOMEM;
-    if (rc == 0 && (rc = evloop_add_fd(netdev_loop(nd), t->fd, t->events, tap_on_event, nd)) == 0)
+    if (rc == 0 && (rc = evloop_add_fd(netdev_loop(nd), t->fd, t->events, tap_on_event, nd)) == 0) {
         t->watching = true;
+        evloop_set_name(netdev_loop(nd), t->fd, "tap %s", netdev_id(nd));
+    }
     if (rc < 0) {
         if (!err[0])
             snprintf(err, errlen, "tap: %s", strerror(-rc));

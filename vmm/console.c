@@ -209,6 +209,8 @@ int console_start(struct console *c, struct uart *uart)
         return 0;
     console_raw_mode();
     int rc = evloop_add_fd(c->loop, STDIN_FILENO, EPOLLIN, console_on_stdin, c);
+    if (rc == 0)
+        evloop_set_name(c->loop, STDIN_FILENO, "console stdin");
     if (rc == -EPERM)
         return 0; /* stdin is a regular file or /dev/null: epoll refuses it; no input */
     if (rc == 0)

@@ -6,6 +6,8 @@
 #include "vmm/evloop_int.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -27,6 +29,7 @@ uint64_t evloop_now_ns(void)
 void evloop_wake(struct evloop *loop)
 {
     uint64_t one = 1;
+    atomic_fetch_add_explicit(&loop->wake_writes, 1, memory_order_relaxed);
     ssize_t r = write(loop->wakefd, &one, sizeof(one));
     (void)r; /* EAGAIN means the counter is already non-zero: the loop will wake anyway */
 }
@@ -40,6 +43,7 @@ static void evloop_run_calls(struct evloop *loop)
     pthread_mutex_unlock(&loop->lock);
     while (c) {
         struct evloop_call *next = c->next;
+        loop->deferred_calls++;
         c->fn(c->opaque);
         free(c);
         c = next;
@@ -73,6 +77,7 @@ struct evloop *evloop_create(void)
         errno = err;
         return NULL;
     }
+    evloop_set_name(loop, loop->wakefd, "loop wake-up (deferred calls, stop)");
     return loop;
 }
 
@@ -125,6 +130,25 @@ static struct evloop_source *evloop_find(struct evloop *loop, int fd)
         if (s->fd == fd && !s->dead)
             return s;
     return NULL;
+}
+
+void evloop_name_fmt(char *dst, const char *fmt, va_list ap)
+{
+    vsnprintf(dst, EVLOOP_NAME_LEN, fmt, ap);
+}
+
+int evloop_set_name(struct evloop *loop, int fd, const char *fmt, ...)
+{
+    pthread_mutex_lock(&loop->lock);
+    struct evloop_source *s = evloop_find(loop, fd);
+    if (s) {
+        va_list ap;
+        va_start(ap, fmt);
+        evloop_name_fmt(s->name, fmt, ap);
+        va_end(ap);
+    }
+    pthread_mutex_unlock(&loop->lock);
+    return s ? 0 : -ENOENT;
 }
 
 int evloop_mod_fd(struct evloop *loop, int fd, uint32_t events)
@@ -219,22 +243,33 @@ int evloop_run_once(struct evloop *loop, int timeout_ms)
     pthread_mutex_unlock(&loop->lock);
     for (unsigned i = 0; i < loop->nr_hooks; i++)
         loop->hooks[i].prepare(loop->hooks[i].opaque, &timeout_ms);
+    uint64_t t0 = evloop_now_ns();
     int n = evloop_wait(loop, ev, timeout_ms, evloop_timers_begin_wait(loop));
     int err = errno;
     evloop_timers_end_wait(loop);
+    uint64_t t = evloop_now_ns();
+    loop->idle_ns += t - t0;
+    loop->iterations++;
+    t0 = t;
     for (int i = 0; i < n; i++) {
         struct evloop_source *s = ev[i].data.ptr;
         /* A source deleted earlier in this batch is skipped. */
-        if (!atomic_load(&s->dead))
+        if (!atomic_load(&s->dead)) {
             s->fn(s->opaque, ev[i].events);
+            uint64_t after = evloop_now_ns();
+            s->callbacks++;
+            s->callback_ns += after - t;
+            t = after;
+        }
     }
-    int fired = evloop_timers_run(loop, evloop_now_ns());
+    int fired = evloop_timers_run(loop, t);
     for (unsigned i = 0; i < loop->nr_hooks; i++)
         loop->hooks[i].check(loop->hooks[i].opaque);
     pthread_mutex_lock(&loop->lock);
     loop->in_batch = false;
     evloop_reap(loop);
     pthread_mutex_unlock(&loop->lock);
+    loop->busy_ns += evloop_now_ns() - t0;
     if (n < 0)
         return err == EINTR ? fired : -err;
     return n + fired;

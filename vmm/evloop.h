@@ -7,10 +7,12 @@
 #define NICVM_EVLOOP_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 
 struct evloop;
 struct evloop_timer;
+struct json_t; /* jansson's; evloop.h does not pull jansson.h into every user */
 
 /* evloop_fd_fn: called on the loop thread with the ready epoll events (EPOLLIN, ...). */
 typedef void (*evloop_fd_fn)(void *opaque, uint32_t events);
@@ -79,6 +81,24 @@ int evloop_timer_arm(struct evloop_timer *t, uint64_t ns);
 bool evloop_timer_armed(struct evloop_timer *t);
 /* evloop_timer_free: disarms and frees. Loop thread or before the loop runs. */
 void evloop_timer_free(struct evloop_timer *t);
+
+/* evloop_set_name: names the watched fd in the loop's statistics (printf-style; truncated
+ * to 47 bytes), such as "tap n0" or "virtio-net0 kick q1". Returns 0 or -ENOENT. */
+int evloop_set_name(struct evloop *loop, int fd, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* evloop_timer_set_name: the same for a timer ("e1000.0 TIDV"). */
+void evloop_timer_set_name(struct evloop_timer *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* evloop_stats_json: where the loop thread's time went, as a new jansson object: iterations
+ * (waits), busy and idle nanoseconds, wake-up requests (deferred calls, stop, timers armed
+ * by other threads: eventfd writes), deferred calls,
+ * and per fd source and per timer the callbacks (firings) and nanoseconds spent in them.
+ * Loop thread, or after the loop stopped (other threads get racy figures). */
+struct json_t *evloop_stats_json(struct evloop *loop);
+/* evloop_stats_print: that report as text: a summary line, then one line per source and per
+ * timer (count, total ms, mean us), busiest first. */
+void evloop_stats_print(FILE *out, struct json_t *stats);
 
 /* evloop_now_ns: CLOCK_MONOTONIC in nanoseconds. */
 uint64_t evloop_now_ns(void);

@@ -6,11 +6,14 @@
 #include "vmm/evloop.h"
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #define EVLOOP_BATCH 64
+
+#define EVLOOP_NAME_LEN 48
 
 struct evloop_source {
     struct evloop_source *next;
@@ -18,6 +21,8 @@ struct evloop_source {
     atomic_bool dead;
     evloop_fd_fn fn;
     void *opaque;
+    char name[EVLOOP_NAME_LEN];      /* "" until evloop_set_name() */
+    uint64_t callbacks, callback_ns; /* loop thread only */
 };
 
 struct evloop_call {
@@ -35,6 +40,9 @@ struct evloop_timer {
     void *opaque;
     _Atomic uint64_t deadline; /* 0: disarmed */
     struct evloop_timer *prev, *next;
+    struct evloop_timer *all_next; /* every timer of the loop, for its statistics */
+    char name[EVLOOP_NAME_LEN];
+    uint64_t fired, callback_ns; /* loop thread only */
 };
 
 struct evloop {
@@ -51,9 +59,14 @@ struct evloop {
     unsigned nr_hooks;
     /* Timers, under tlock (taken after any device lock, never before). */
     pthread_mutex_t tlock;
-    struct evloop_timer *armed; /* unsorted: a loop has a handful of timers */
-    bool waiting;               /* the loop thread is in (or entering) its wait */
-    uint64_t wait_deadline;     /* what that wait is bounded by (UINT64_MAX: none) */
+    struct evloop_timer *armed;     /* unsorted: a loop has a handful of timers */
+    bool waiting;                   /* the loop thread is in (or entering) its wait */
+    uint64_t wait_deadline;         /* what that wait is bounded by (UINT64_MAX: none) */
+    struct evloop_timer *timers;    /* all timers, linked by all_next */
+    struct evloop_timer *cur_timer; /* the timer whose callback runs (NULL once it frees it) */
+    /* Statistics (evloop_stats_json()): written by the loop thread, except wake_writes. */
+    uint64_t iterations, idle_ns, busy_ns, deferred_calls;
+    _Atomic uint64_t wake_writes; /* eventfd writes by evloop_wake(), from any thread */
 };
 
 /* evloop_wake: makes a waiting loop return from its wait (eventfd write). Any thread. */
@@ -68,5 +81,8 @@ void evloop_timers_end_wait(struct evloop *loop);
  * (a callback that re-arms its timer runs again in a later pass, never in this one).
  * Returns how many ran. Loop thread. */
 int evloop_timers_run(struct evloop *loop, uint64_t now);
+
+/* evloop_name_fmt: formats a source or timer name into dst (EVLOOP_NAME_LEN bytes). */
+void evloop_name_fmt(char *dst, const char *fmt, va_list ap);
 
 #endif

@@ -7,6 +7,7 @@
  * loop is sleeping towards. */
 #include "vmm/evloop_int.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 
 static void timer_link(struct evloop *loop, struct evloop_timer *t)
@@ -37,7 +38,19 @@ struct evloop_timer *evloop_timer_new(struct evloop *loop, evloop_cb fn, void *o
     t->loop = loop;
     t->fn = fn;
     t->opaque = opaque;
+    pthread_mutex_lock(&loop->tlock);
+    t->all_next = loop->timers;
+    loop->timers = t;
+    pthread_mutex_unlock(&loop->tlock);
     return t;
+}
+
+void evloop_timer_set_name(struct evloop_timer *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    evloop_name_fmt(t->name, fmt, ap);
+    va_end(ap);
 }
 
 int evloop_timer_arm(struct evloop_timer *t, uint64_t ns)
@@ -81,7 +94,15 @@ void evloop_timer_free(struct evloop_timer *t)
     pthread_mutex_lock(&loop->tlock);
     if (atomic_load(&t->deadline))
         timer_unlink(loop, t);
+    for (struct evloop_timer **pp = &loop->timers; *pp; pp = &(*pp)->all_next) {
+        if (*pp == t) {
+            *pp = t->all_next;
+            break;
+        }
+    }
     pthread_mutex_unlock(&loop->tlock);
+    if (loop->cur_timer == t)
+        loop->cur_timer = NULL; /* freed by its own callback: no statistics to add */
     free(t);
 }
 
@@ -134,7 +155,14 @@ int evloop_timers_run(struct evloop *loop, uint64_t now)
 {
     int n = 0;
     /* Bounded: a callback that re-arms its timer sets a deadline after `now`. */
-    for (struct evloop_timer *t; (t = take_due(loop, now)) != NULL; n++)
+    for (struct evloop_timer *t; (t = take_due(loop, now)) != NULL; n++) {
+        uint64_t t0 = evloop_now_ns();
+        t->fired++;
+        loop->cur_timer = t;
         t->fn(t->opaque); /* may re-arm or free t */
+        if (loop->cur_timer == t)
+            t->callback_ns += evloop_now_ns() - t0;
+        loop->cur_timer = NULL;
+    }
     return n;
 }

@@ -326,6 +326,8 @@ int monitor_add_client(struct monitor *m, int fd)
         c->in = in;
         c->mask = EPOLLIN;
         rc = evloop_add_fd(m->env.loop, fd, EPOLLIN, mon_client_event, c);
+        if (rc == 0)
+            evloop_set_name(m->env.loop, fd, "monitor client");
     }
     if (!in || rc < 0) {
         if (rc == -ENOSPC) {
@@ -393,6 +395,8 @@ static int mon_listen(struct monitor *m, char *err, size_t errlen)
         return -errno;
     }
     rc = evloop_add_fd(m->env.loop, m->listen_fd, EPOLLIN, mon_accept, m);
+    if (rc == 0)
+        evloop_set_name(m->env.loop, m->listen_fd, "monitor listen");
     if (rc < 0)
         snprintf(err, errlen, "-monitor: cannot watch the socket: %s", strerror(-rc));
     return rc;

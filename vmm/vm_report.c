@@ -73,6 +73,7 @@ json_t *vm_stats_json(struct vm *vm)
     json_t *nics = vm_nic_report(vm);
     json_object_update(root, nics);
     json_decref(nics);
+    json_object_set_new(root, "event_loop", evloop_stats_json(vm->loop));
     return root;
 }
 
@@ -89,6 +90,10 @@ void vm_print_stats(struct vm *vm)
             print_json_text(stderr, nics, 0);
         }
         json_decref(nics);
+        json_t *loop = evloop_stats_json(vm->loop);
+        fprintf(stderr, "\n==== event loop ====\n");
+        evloop_stats_print(stderr, loop);
+        json_decref(loop);
         return;
     }
     json_decref(nics);

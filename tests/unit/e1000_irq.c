@@ -8,6 +8,7 @@
 
 #include <check.h>
 #include <endian.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +121,20 @@ START_TEST(test_radv_timing)
 }
 END_TEST
 
+/* The row of an event-loop report array whose name ends with `suffix`, or NULL. */
+static json_t *stats_row(json_t *rows, const char *suffix)
+{
+    size_t i, n = strlen(suffix);
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        const char *name = json_string_value(json_object_get(row, "name"));
+        if (name && strlen(name) >= n && strcmp(name + strlen(name) - n, suffix) == 0)
+            return row;
+    }
+    return NULL;
+}
+
 /* TIDV/TADV: IDE descriptors delay TXDW; TADV caps the delay. */
 START_TEST(test_tidv_tadv_timing)
 {
@@ -153,6 +168,16 @@ START_TEST(test_tidv_tadv_timing)
     ms = (line.last_rise_ns - t0) / 1000000u;
     ck_assert_msg(ms >= 5 && ms < 120, "TXDW after %llu ms", (unsigned long long)ms);
     ck_assert_uint_eq(e1000_get_stats(dev)->tadv_fired, 1);
+    /* The loop's report names the device's timers and work eventfd and counts the same. */
+    json_t *st = evloop_stats_json(loop);
+    json_t *tadv = stats_row(json_object_get(st, "timers"), " TADV");
+    ck_assert_ptr_nonnull(tadv);
+    ck_assert_int_eq(json_integer_value(json_object_get(tadv, "fired")), 1);
+    ck_assert_ptr_nonnull(stats_row(json_object_get(st, "timers"), " TIDV"));
+    json_t *work = stats_row(json_object_get(st, "sources"), " work (TDT writes, resets)");
+    ck_assert_ptr_nonnull(work);
+    ck_assert_int_ge(json_integer_value(json_object_get(work, "callbacks")), 1);
+    json_decref(st);
 }
 END_TEST
 

@@ -8,9 +8,12 @@
 
 #include <check.h>
 #include <errno.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -298,6 +301,103 @@ START_TEST(fd_deleted_in_batch_is_skipped)
 }
 END_TEST
 
+static void on_readable(void *opaque, uint32_t events)
+{
+    (void)events;
+    uint64_t v;
+    if (read(*(int *)opaque, &v, sizeof(v)) < 0)
+        return;
+    usleep(2000); /* a slow handler: the report must put it first */
+}
+
+static json_t *row_named(json_t *rows, const char *name)
+{
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        if (strcmp(json_string_value(json_object_get(row, "name")), name) == 0)
+            return row;
+    }
+    return NULL;
+}
+
+static json_int_t field(json_t *o, const char *key)
+{
+    ck_assert_msg(json_is_integer(json_object_get(o, key)), "no integer %s", key);
+    return json_integer_value(json_object_get(o, key));
+}
+
+/* The report counts each named source's callbacks and timer's firings, busiest first,
+ * another thread's wake-ups, deferred calls, and the loop's iterations, busy and idle time. */
+START_TEST(stats_report_where_time_went)
+{
+    struct evloop *loop = evloop_create();
+    int slow = eventfd(0, EFD_NONBLOCK), quiet = eventfd(0, EFD_NONBLOCK);
+    ck_assert_int_eq(evloop_add_fd(loop, slow, EPOLLIN, on_readable, &slow), 0);
+    ck_assert_int_eq(evloop_add_fd(loop, quiet, EPOLLIN, on_readable, &quiet), 0);
+    ck_assert_int_eq(evloop_set_name(loop, slow, "slow %s", "handler"), 0);
+    ck_assert_int_eq(evloop_set_name(loop, 12345, "nobody"), -ENOENT);
+    struct rec r = {0};
+    struct tctx c = {.rec = &r, .id = 1}, gone = {.rec = &r, .id = 2};
+    add_timer(loop, &c);
+    add_timer(loop, &gone);
+    evloop_timer_set_name(c.t, "tick");
+    gone.free_self = true;
+    uint64_t one = 1;
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(write(slow, &one, sizeof(one)), (ssize_t)sizeof(one));
+        evloop_timer_arm(c.t, 1);
+        usleep(100);
+        evloop_run_once(loop, 100);
+    }
+    evloop_timer_arm(gone.t, 1); /* frees itself when it fires: no row, no crash */
+    usleep(100);
+    evloop_run_once(loop, 100);
+    evloop_call(loop, log_call, NULL);
+    evloop_run_once(loop, 100);
+    json_t *st = evloop_stats_json(loop);
+    ck_assert_int_ge(field(st, "iterations"), 5);
+    ck_assert_int_ge(field(st, "busy_ns"), 3 * 2000000);
+    ck_assert_int_ge(field(st, "deferred_calls"), 1);
+    ck_assert_int_ge(field(st, "wakeup_requests"), 1); /* evloop_call's wake */
+    json_t *src = json_object_get(st, "sources");
+    json_t *first = json_array_get(src, 0);
+    ck_assert_str_eq(json_string_value(json_object_get(first, "name")), "slow handler");
+    ck_assert_int_eq(field(first, "callbacks"), 3);
+    ck_assert_int_ge(field(first, "ns"), 3 * 2000000);
+    ck_assert_int_eq(field(first, "fd"), slow);
+    char unnamed[32];
+    snprintf(unnamed, sizeof(unnamed), "fd %d", quiet);
+    json_t *q = row_named(src, unnamed);
+    ck_assert_ptr_nonnull(q);
+    ck_assert_int_eq(field(q, "callbacks"), 0);
+    json_t *tick = row_named(json_object_get(st, "timers"), "tick");
+    ck_assert_ptr_nonnull(tick);
+    ck_assert_int_eq(field(tick, "fired"), 3);
+    ck_assert(json_is_false(json_object_get(tick, "armed")));
+    ck_assert_uint_eq(json_array_size(json_object_get(st, "timers")), 1);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    evloop_stats_print(mem, st);
+    fclose(mem);
+    ck_assert_msg(strstr(text, "deferred calls\n  fd source ") != NULL, "%s", text);
+    ck_assert_msg(strstr(text, "\n  slow handler ") != NULL, "%s", text);
+    ck_assert_msg(strstr(text, "\n  tick ") != NULL, "%s", text);
+    /* busiest first: the slow handler's line comes before the quiet fd's */
+    ck_assert(strstr(text, "slow handler") < strstr(text, unnamed));
+    free(text);
+    json_decref(st);
+    evloop_timer_free(c.t);
+    evloop_del_fd(loop, slow);
+    evloop_del_fd(loop, quiet);
+    close(slow);
+    close(quiet);
+    evloop_destroy(loop);
+}
+END_TEST
+
 static Suite *evloop_suite(void)
 {
     Suite *s = suite_create("evloop");
@@ -314,6 +414,7 @@ static Suite *evloop_suite(void)
     TCase *tl = tcase_create("loop");
     tcase_add_test(tl, deferred_calls_run_in_order_once);
     tcase_add_test(tl, fd_deleted_in_batch_is_skipped);
+    tcase_add_test(tl, stats_report_where_time_went);
     suite_add_tcase(s, tl);
     return s;
 }
