@@ -146,7 +146,7 @@ START_TEST(test_bad_nic_shorthand)
     expect_usage_error(
         (const char *[]){"-kernel", tiny, "-nic", "user,id=a", "-nic", "user,id=a", NULL},
         "-nic user,id=a: id 'a' is used twice");
-    const char *many[2 * CLI_MAX_LISTS + 4] = {"-kernel", tiny};
+    const char *many[2 * (CLI_MAX_LISTS + 1) + 3] = {"-kernel", tiny}; /* NULL-terminated */
     for (int i = 0; i <= CLI_MAX_LISTS; i++)
         many[2 + 2 * i] = "-nic", many[3 + 2 * i] = "user";
     expect_usage_error(many, "at most 16 backends");
