@@ -6,6 +6,7 @@
 #include "net/backend.h"
 #include "net/netdev.h"
 #include "tests/common/fakenet.h"
+#include "tests/unit/socket_fixture.h"
 #include "tests/unit/unit.h"
 #include "vmm/evloop.h"
 #include "vmm/opts.h"
@@ -20,82 +21,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define WAIT_MS 5000
-
-static struct evloop *loop;
-static uint8_t frame[FN_MAX_FRAME];
-
 /* A socket netdev with id `id` that binds 127.0.0.1:local and sends to 127.0.0.1:peer. */
 static struct netdev *open_socket(const char *id, int local, int peer)
 {
-    char spec[160], err[512] = "";
+    char spec[160];
     snprintf(spec, sizeof(spec), "socket,id=%s,udp=127.0.0.1:%d,localaddr=127.0.0.1:%d", id, peer,
              local);
-    struct opts *o = opts_parse(spec, "type", err, sizeof(err));
-    ck_assert_msg(o != NULL, "%s", err);
-    struct netdev *nd = netdev_create(loop, o, err, sizeof(err));
-    opts_free(o);
-    ck_assert_msg(nd != NULL, "netdev_create(%s): %s", spec, err);
-    ck_assert_uint_eq(netdev_caps(nd), 0);
-    return nd;
-}
-
-/* netdev_create of spec must fail with a message containing `want`. */
-static void expect_create_error(const char *spec, const char *want)
-{
-    char err[512] = "";
-    struct opts *o = opts_parse(spec, "type", err, sizeof(err));
-    ck_assert_msg(o != NULL, "%s", err);
-    struct netdev *nd = netdev_create(loop, o, err, sizeof(err));
-    opts_free(o);
-    ck_assert_msg(nd == NULL, "%s: accepted", spec);
-    ck_assert_msg(strstr(err, want) != NULL, "%s: message '%s' lacks '%s'", spec, err, want);
-}
-
-/* A test frame of len bytes (>= 14): Ethernet header, then a pattern derived from seed, with
- * a 32-bit sequence number at offset 14 when it fits. */
-static void make_frame(uint8_t *f, size_t len, uint32_t seed)
-{
-    static const uint8_t a[6] = {0x52, 0x54, 0, 0, 0, 1}, b[6] = {0x52, 0x54, 0, 0, 0, 2};
-    fn_eth(f, b, a, 0x88b5); /* local experimental ethertype */
-    for (size_t i = FN_ETH_HLEN; i < len; i++)
-        f[i] = (uint8_t)(seed * 31 + i * 7 + (i >> 9));
-    if (len >= FN_ETH_HLEN + 4)
-        fn_put32(f + FN_ETH_HLEN, seed);
-}
-
-/* Runs the loop until nic has received `want` frames in total, at most WAIT_MS. */
-static void wait_received(struct fn_nic *nic, uint64_t want, const char *what)
-{
-    uint64_t end = fn_now_ms() + WAIT_MS;
-    while (nic->received < want && fn_now_ms() < end)
-        evloop_run_once(loop, 20);
-    ck_assert_msg(nic->received >= want, "%s: timeout, %llu of %llu frames received", what,
-                  (unsigned long long)nic->received, (unsigned long long)want);
-}
-
-/* Runs the loop for ms milliseconds; returns the events handled. */
-static unsigned run_for(int ms)
-{
-    unsigned events = 0;
-    uint64_t end = fn_now_ms() + (uint64_t)ms;
-    while (fn_now_ms() < end) {
-        int n = evloop_run_once(loop, 20);
-        ck_assert_int_ge(n, 0);
-        events += (unsigned)n;
-    }
-    return events;
-}
-
-static void expect_frame(struct fn_nic *nic, const uint8_t *f, size_t len)
-{
-    struct fn_frame *fr = fn_nic_pop(nic);
-    ck_assert_ptr_nonnull(fr);
-    ck_assert_uint_eq(fr->len, len);
-    ck_assert_mem_eq(fr->data, f, len);
-    static const struct virtio_net_hdr_v1 zero;
-    ck_assert_mem_eq(&fr->hdr, &zero, sizeof(zero));
-    free(fr);
+    return socket_create(spec);
 }
 
 /* Two connected backends a and b with NICs na and nb. */
@@ -332,7 +264,8 @@ START_TEST(test_option_errors)
     expect_create_error("socket,id=s0,localaddr=127.0.0.1:5000", "both required");
     expect_create_error("socket,id=s0,udp=127.0.0.1,localaddr=127.0.0.1:0", "udp=127.0.0.1");
     expect_create_error("socket,id=s0,udp=127.0.0.1:5000,localaddr=[::1]:0", "localaddr=[::1]:0");
-    expect_create_error("socket,id=s0,connect=127.0.0.1:5000", "only udp=");
+    expect_create_error("socket,id=s0,connect=127.0.0.1:5000,localaddr=127.0.0.1:0",
+                        "localaddr= goes with udp= only");
     expect_create_error("socket,id=s0,mcast=230.0.0.1:5000", "only udp=");
     /* A local port taken by a socket without SO_REUSEADDR. */
     int fd = udp_socket_at("127.0.0.1", 0);
