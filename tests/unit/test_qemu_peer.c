@@ -1,8 +1,8 @@
 /* Interop with QEMU's socket netdev: nicvm's socket backend and QEMU's `-netdev socket`
- * exchange frames, and a real Linux kernel on QEMU's side (the guest-images kernel under
- * QEMU's TCG emulator, so no KVM is needed) answers ARP and ping sent by a fake NIC on
- * nicvm's side. This checks nicvm's wire format against QEMU's own, not against nicvm's
- * reading of it, and it shows that a nicvm VM can share a segment with a QEMU VM.
+ * (UDP, and TCP with nicvm or QEMU listening) exchange frames, and a real Linux kernel on QEMU's
+ * side (the guest-images kernel under QEMU's TCG emulator, so no KVM is needed) answers ARP and
+ * ping sent by a fake NIC on nicvm's side. This checks nicvm's wire format against QEMU's own, not
+ * against nicvm's reading of it, and it shows that a nicvm VM can share a segment with a QEMU VM.
  *   test_qemu_peer GUESTDIR
  * Skips (exit 77, with the reason) without qemu-system-x86_64 on PATH (NICVM_QEMU names
  * another) or without the guest image (guest-images/build.sh). */
@@ -10,6 +10,7 @@
 #include "net/netdev.h"
 #include "tests/common/fakenet.h"
 #include "tests/common/runvm.h"
+#include "tests/unit/socket_fixture.h"
 #include "tests/unit/unit.h"
 #include "vmm/evloop.h"
 #include "vmm/opts.h"
@@ -87,17 +88,6 @@ static void start_qemu(const char *netdev, struct runvm_proc *p)
     }
 }
 
-static struct netdev *open_netdev(struct evloop *loop, const char *spec)
-{
-    char err[512] = "";
-    struct opts *o = opts_parse(spec, "type", err, sizeof(err));
-    ck_assert_msg(o != NULL, "%s", err);
-    struct netdev *nd = netdev_create(loop, o, err, sizeof(err));
-    opts_free(o);
-    ck_assert_msg(nd != NULL, "netdev_create(%s): %s", spec, err);
-    return nd;
-}
-
 static bool is_arp_reply(void *arg, const struct fn_pkt *p)
 {
     (void)arg;
@@ -112,7 +102,7 @@ static bool is_echo_reply(void *arg, const struct fn_pkt *p)
 
 /* The Linux kernel behind QEMU answers "who has 10.0.9.2" with QEMU's NIC MAC, and echoes
  * pings of 56 and 1400 bytes byte for byte, through nicvm's netdev `spec`. */
-static void exchange_with_linux(struct evloop *loop, struct netdev *nd)
+static void exchange_with_linux(struct netdev *nd)
 {
     struct fn_guest g;
     fn_guest_init(&g, loop, &self);
@@ -149,8 +139,32 @@ static void exchange_with_linux(struct evloop *loop, struct netdev *nd)
     fn_nic_clear(&g.nic);
 }
 
-/* nicvm's UDP socket mode against QEMU's `-netdev socket,udp=,localaddr=`: one datagram per
- * frame, no header, both ways. */
+/* nicvm's netdev `mine` against QEMU's `-netdev theirs`: when `stream`, nicvm's link must
+ * come up once the two are connected (and, for connect=, be down before QEMU runs). */
+static void peer_case(const char *mine, const char *theirs, bool stream)
+{
+    loop = evloop_create(); /* socket_fixture's loop */
+    struct netdev *nd = socket_create(mine);
+    if (stream && strstr(mine, "connect=")) {
+        for (int i = 0; i < 20; i++) /* nobody listens yet: retries, link down */
+            evloop_run_once(loop, 20);
+        ck_assert(!netdev_link_up(nd));
+    }
+    struct runvm_proc q;
+    start_qemu(theirs, &q);
+    uint64_t end = fn_now_ms() + REPLY_TIMEOUT_MS;
+    while (stream && !netdev_link_up(nd) && fn_now_ms() < end)
+        evloop_run_once(loop, 20);
+    ck_assert_msg(netdev_link_up(nd), "%s: the link never came up", mine);
+    exchange_with_linux(nd);
+    struct runvm_result res;
+    runvm_stop(&q, &res);
+    runvm_free(&res);
+    netdev_destroy(nd);
+    evloop_destroy(loop);
+}
+
+/* The UDP mode against QEMU's `socket,udp=,localaddr=`: one datagram per frame. */
 START_TEST(udp_with_qemu)
 {
     int pn = fn_free_port(SOCK_DGRAM), pq = fn_free_port(SOCK_DGRAM);
@@ -158,16 +172,31 @@ START_TEST(udp_with_qemu)
     snprintf(mine, sizeof(mine), "socket,id=s0,udp=127.0.0.1:%d,localaddr=127.0.0.1:%d", pq, pn);
     snprintf(theirs, sizeof(theirs), "socket,id=n0,udp=127.0.0.1:%d,localaddr=127.0.0.1:%d", pn,
              pq);
-    struct evloop *loop = evloop_create();
-    struct netdev *nd = open_netdev(loop, mine);
-    struct runvm_proc q;
-    start_qemu(theirs, &q);
-    exchange_with_linux(loop, nd);
-    struct runvm_result res;
-    runvm_stop(&q, &res);
-    runvm_free(&res);
-    netdev_destroy(nd);
-    evloop_destroy(loop);
+    peer_case(mine, theirs, false);
+}
+END_TEST
+
+/* The stream mode (a 4-byte big-endian length per frame), one side listening. */
+static void stream_case(bool nicvm_listens)
+{
+    int p = fn_free_port(SOCK_STREAM);
+    const char *a = nicvm_listens ? "listen" : "connect", *b = nicvm_listens ? "connect" : "listen";
+    char mine[128], theirs[128];
+    snprintf(mine, sizeof(mine), "socket,id=s0,%s=127.0.0.1:%d", a, p);
+    snprintf(theirs, sizeof(theirs), "socket,id=n0,%s=127.0.0.1:%d", b, p);
+    peer_case(mine, theirs, true);
+}
+
+START_TEST(nicvm_listens_qemu_connects)
+{
+    stream_case(true);
+}
+END_TEST
+
+/* nicvm connects first and keeps retrying until QEMU listens. */
+START_TEST(nicvm_connects_before_qemu_listens)
+{
+    stream_case(false);
 }
 END_TEST
 
@@ -177,6 +206,8 @@ static Suite *qemu_peer_suite(void)
     TCase *tc = tcase_create("socket");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, udp_with_qemu);
+    tcase_add_test(tc, nicvm_listens_qemu_connects);
+    tcase_add_test(tc, nicvm_connects_before_qemu_listens);
     suite_add_tcase(s, tc);
     return s;
 }
