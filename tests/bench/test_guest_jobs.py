@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The guest image's iperf3 jobs, run for real without KVM: the guest-images kernel and
+"""The guest image's iperf3 and ping jobs, run for real without KVM: the guest-images kernel and
 initramfs boot under QEMU's TCG emulator with user-mode networking, the guest's /init runs
 iperf3 against a host iperf3 (and serves one), and bench/run's own parser reads the result
 line from the console. On a PVM host guest user space cannot run under KVM, so bench/run's
@@ -85,6 +85,15 @@ class GuestJobs(unittest.TestCase):
 
     def test_client_four_streams_reverse(self):
         self.client(4, True)
+
+    def test_ping(self):
+        """The ping job against libslirp's gateway, which answers echo requests."""
+        console = boot("nicvm.job=ping:10.0.2.2 nicvm.count=3")
+        self.check_common(console)
+        m = re.search(r"^NICVM-RESULT job=ping host=10.0.2.2 count=3 loss=0 avg_ms=([\d.]+) "
+                      r"status=0$", console, re.M)
+        self.assertIsNotNone(m, console)
+        self.assertGreater(float(m.group(1)), 0)
 
     def test_server(self):
         """The iperf-server job, reached through a hostfwd rule."""
