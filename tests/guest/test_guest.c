@@ -21,10 +21,12 @@
 static const char *nicvm_bin;
 static char vmlinux[512], spin_initrd[512];
 
+/* The start of every nicvm command line here: the kernel, the spin initramfs, 256 MiB. */
+#define GUEST_ARGS nicvm_bin, "-kernel", vmlinux, "-initrd", spin_initrd, "-m", "256M"
+
 START_TEST(test_boot_to_init)
 {
-    const char *argv[] = {nicvm_bin,   "-kernel", vmlinux, "-initrd",
-                          spin_initrd, "-m",      "256M",  NULL};
+    const char *argv[] = {GUEST_ARGS, NULL};
     struct runvm_result r;
     ck_assert_int_eq(runvm(argv, BOOT_TIMEOUT, "Run /init as init process", &r), 0);
     ck_assert_msg(!r.timed_out, "no \"Run /init\" within %d s; console:\n%s", BOOT_TIMEOUT, r.out);
@@ -44,8 +46,7 @@ END_TEST
 
 START_TEST(test_boot_smp)
 {
-    const char *argv[] = {nicvm_bin, "-kernel", vmlinux, "-initrd", spin_initrd,
-                          "-m",      "256M",    "-smp",  "2",       NULL};
+    const char *argv[] = {GUEST_ARGS, "-smp", "2", NULL};
     struct runvm_result r;
     ck_assert_int_eq(runvm(argv, BOOT_TIMEOUT, "Run /init as init process", &r), 0);
     ck_assert_msg(!r.timed_out, "no \"Run /init\" within %d s; console:\n%s", BOOT_TIMEOUT, r.out);
@@ -138,13 +139,7 @@ static void check_user_dhcp(const char *model, const char *discovery)
     close(mkstemp(trace));
     /* e1000 is wired with QEMU's -nic shorthand, virtio-net with -netdev and -device. */
     bool shorthand = strcmp(model, "e1000") == 0;
-    const char *argv[] = {nicvm_bin,
-                          "-kernel",
-                          vmlinux,
-                          "-initrd",
-                          spin_initrd,
-                          "-m",
-                          "256M",
+    const char *argv[] = {GUEST_ARGS,
                           "-append",
                           "ip=dhcp",
                           "--virtio-discovery",
@@ -236,13 +231,7 @@ static void check_tap_ping(const char *model, const char *discovery)
                           "netns",
                           "exec",
                           ns,
-                          nicvm_bin,
-                          "-kernel",
-                          vmlinux,
-                          "-initrd",
-                          spin_initrd,
-                          "-m",
-                          "256M",
+                          GUEST_ARGS,
                           "-append",
                           "ip=10.77.0.2::10.77.0.1:255.255.255.0::eth0:off",
                           "-netdev",
