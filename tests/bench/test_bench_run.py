@@ -79,6 +79,25 @@ class Parsing(unittest.TestCase):
         self.assertIsNone(run.kvm_exit_totals("nicvm", None))
         self.assertIsNone(run.kvm_exit_totals("qemu", []))
 
+    def test_event_loop_per_packet(self):
+        """nicvm's query-stats carries its event loop's counters; QEMU's has none, so its
+        per-packet figures are exits only."""
+        def reply(exits, iters, busy):
+            return {"vcpus": [{"kvm": {"exits": exits, "mmio_exits": 1, "io_exits": 0}}],
+                    "event_loop": {"iterations": iters, "busy_ns": busy, "sources": []}}
+        before = run.kvm_exit_totals("nicvm", reply(100, 1000, 5000000))
+        after = run.kvm_exit_totals("nicvm", reply(300, 1150, 8000000))
+        pp = run.per_packet(before, after, 100, "64")
+        self.assertEqual(pp["exits_per_pkt_64"], 2.0)
+        self.assertEqual(pp["loop_wakeups_per_pkt_64"], 1.5)
+        self.assertEqual(pp["loop_busy_us_per_pkt_64"], 30.0)
+        q = run.kvm_exit_totals("qemu", [{"stats": [{"name": "exits", "value": 7}]}])
+        self.assertNotIn("loop_wakeups_per_pkt_64", run.per_packet(q, q, 10, "64"))
+        rows = run.summarize({("virtio-net", "tap"): [cell(pp, {"exits_per_pkt_64": 2.5})]})
+        loop = [r for r in rows if r["metric"] == "loop_wakeups_per_pkt_64"][0]
+        self.assertNotIn("qemu", loop)
+        self.assertNotIn("ratio", loop)
+
     def test_iperf_result_line(self):
         self.assertEqual(run.iperf_mbps(IPERF_CONSOLE), 9377.0)
         failed = IPERF_CONSOLE.replace("mbps=9377 status=0", "mbps=0 status=1")
