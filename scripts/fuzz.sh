@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzing the device models, IPv4 reassembly and the libslirp glue (see SECURITY.md). Needs
+# Fuzzing the device models, IPv4 reassembly, the libslirp glue and the socket backend's
+# TCP stream mode (see SECURITY.md). Needs
 # clang-14, libclang-rt-14-dev and llvm-14 (scripts/deps.sh --fuzz).
 #   scripts/fuzz.sh [--seconds N] [TARGET...]   fuzz for N seconds in all (default
 #                                               $NICVM_FUZZ_SECONDS, else 240), split evenly
@@ -8,13 +9,13 @@
 #   scripts/fuzz.sh --coverage                  line coverage of devices/ and net/ from the
 #                                               corpus (build-cov, llvm-cov-14)
 #   scripts/fuzz.sh --repro FILE TARGET         run one input (a crash) through a target
-# Targets: virtqueue virtio_net e1000 slirp_glue ipfrag. New inputs go to
+# Targets: virtqueue virtio_net e1000 slirp_glue ipfrag socket_stream. New inputs go to
 # build-fuzz/corpus/TARGET; a crash leaves build-fuzz/artifacts/TARGET-crash-* and the exit
 # status 1.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-targets=(virtqueue virtio_net e1000 slirp_glue ipfrag)
+targets=(virtqueue virtio_net e1000 slirp_glue ipfrag socket_stream)
 seconds=${NICVM_FUZZ_SECONDS:-240}
 jobs=$(nproc 2>/dev/null || echo 2)
 corpus=tests/fuzz/corpus

@@ -3,7 +3,8 @@
  * malicious-guest checklist, named after the item. Deterministic, so the committed corpus is
  * reproducible: scripts/fuzz.sh --seeds runs it. Usage: fuzz_mkcorpus OUTDIR. This file has
  * the byte and frame builders, the virtqueue and slirp seeds and main(); mkcorpus_vnet.c,
- * mkcorpus_e1000.c and mkcorpus_ipfrag.c have the virtio-net, e1000 and reassembly seeds. */
+ * mkcorpus_e1000.c, mkcorpus_ipfrag.c and mkcorpus_socket_stream.c have the virtio-net, e1000,
+ * reassembly and socket stream seeds. */
 #include "tests/fuzz/mkcorpus.h"
 
 #include <errno.h>
@@ -584,5 +585,6 @@ int main(int argc, char **argv)
     mk_corpus_e1000();
     mk_corpus_slirp_glue();
     mk_corpus_ipfrag();
+    mk_corpus_socket_stream();
     return 0;
 }

@@ -57,5 +57,7 @@ void mk_corpus_e1000(void);
 void mk_corpus_slirp_glue(void);
 /* mk_corpus_ipfrag: the fuzz_ipfrag seeds and the slirp_glue seeds whose fragments complete. */
 void mk_corpus_ipfrag(void);
+/* mk_corpus_socket_stream: the fuzz_socket_stream seeds (mkcorpus_socket_stream.c). */
+void mk_corpus_socket_stream(void);
 
 #endif
