@@ -72,6 +72,11 @@ void netdev_set_coalesce_max(struct netdev *nd, size_t ipv4_max, size_t ipv6_max
 bool netdev_deliver(struct netdev *nd, const struct virtio_net_hdr_v1 *hdr, const struct iovec *iov,
                     int iovcnt, size_t len);
 
+/* netdev_set_carrier: the backend's own link state (its tap device failed, its peer left or
+ * came back). The NIC's link is up while the carrier is up and the user has not set it down
+ * with set_link (netdev_set_link); each side alone cannot raise it. */
+void netdev_set_carrier(struct netdev *nd, bool up);
+
 /* netdev_backend_writable: the host side has room again after send() returned -EAGAIN. */
 void netdev_backend_writable(struct netdev *nd);
 

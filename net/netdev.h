@@ -114,10 +114,11 @@ int netdev_set_rx_offloads(struct netdev *nd, unsigned tun_flags);
 /* netdev_rx_offloads: what was last set (for feature reports). */
 unsigned netdev_rx_offloads(const struct netdev *nd);
 
-/* netdev_link_up: the current link state. */
+/* netdev_link_up: the link state the NIC sees (set_link and carrier both up). */
 bool netdev_link_up(const struct netdev *nd);
-/* netdev_set_link: sets the link state (the monitor's set_link; backends losing their
- * device); the NIC's link_changed is told. */
+/* netdev_set_link: the user's link state (the monitor's set_link). The link is up while
+ * this and the backend's carrier (netdev_set_carrier in backend.h) both are; the NIC's
+ * link_changed is told when that changes. */
 void netdev_set_link(struct netdev *nd, bool up);
 
 /* netdev_get_stats: the counters (loop thread, or racy reads for display). */

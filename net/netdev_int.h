@@ -40,7 +40,9 @@ struct netdev {
     void *priv;
     uint32_t caps;
     unsigned rx_offloads;
-    bool link_up;
+    bool link_up;  /* what the NIC sees: admin_up && carrier */
+    bool admin_up; /* netdev_set_link(): the monitor's set_link */
+    bool carrier;  /* netdev_set_carrier(): the backend's own state (tap gone, peer gone) */
     const struct netdev_nic_ops *nic;
     void *nic_opaque;
     char nic_name[32];

@@ -89,13 +89,29 @@ bool netdev_link_up(const struct netdev *nd)
     return nd->link_up;
 }
 
-void netdev_set_link(struct netdev *nd, bool up)
+/* The NIC's link is up while both the user (set_link) and the backend (carrier) say so, as
+ * a cable needs both the switch port enabled and the far end present: a peer that reconnects
+ * must not undo a set_link off. */
+static void netdev_update_link(struct netdev *nd)
 {
+    bool up = nd->admin_up && nd->carrier;
     if (nd->link_up == up)
         return;
     nd->link_up = up;
     if (nd->nic && nd->nic->link_changed)
         nd->nic->link_changed(nd->nic_opaque, up);
+}
+
+void netdev_set_link(struct netdev *nd, bool up)
+{
+    nd->admin_up = up;
+    netdev_update_link(nd);
+}
+
+void netdev_set_carrier(struct netdev *nd, bool up)
+{
+    nd->carrier = up;
+    netdev_update_link(nd);
 }
 
 const struct netdev_stats *netdev_get_stats(const struct netdev *nd)
@@ -126,7 +142,7 @@ struct netdev *netdev_create_with(struct evloop *loop, const struct netdev_backe
     snprintf(nd->id, sizeof(nd->id), "%s", id);
     nd->ops = ops;
     nd->loop = loop;
-    nd->link_up = true;
+    nd->link_up = nd->admin_up = nd->carrier = true;
     if (trace_mask) {
         char track[64];
         snprintf(track, sizeof(track), "netdev %s (%s)", id, ops->type);
@@ -201,14 +217,15 @@ json_t *netdev_info(const struct netdev *nd)
                               (json_int_t)s->drops[NETDEV_DROP_PURGED]);
     json_t *backend = nd->ops && nd->ops->info ? nd->ops->info((struct netdev *)nd) : NULL;
     return json_pack(
-        "{s:s, s:s, s:s?, s:b, s:b, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, "
+        "{s:s, s:s, s:s?, s:b, s:b, s:b, s:b, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, "
         "s:I, s:i, s:i, s:o?}",
         "id", nd->id, "type", nd->ops ? nd->ops->type : "?", "peer", nd->nic ? nd->nic_name : NULL,
-        "link_up", nd->link_up, "vnet_hdr", (nd->caps & NETDEV_CAP_VNET_HDR) != 0, "tx_packets",
-        (json_int_t)s->tx_packets, "tx_bytes", (json_int_t)s->tx_bytes, "rx_packets",
-        (json_int_t)s->rx_packets, "rx_bytes", (json_int_t)s->rx_bytes, "drops", drops,
-        "backend_eagain_waits", (json_int_t)s->tx_eagain, "rx_queued", (json_int_t)s->rx_queued,
-        "sw_segmented", (json_int_t)s->sw_segmented, "sw_checksummed",
-        (json_int_t)s->sw_checksummed, "sw_coalesced", (json_int_t)s->sw_coalesced, "rx_queue_now",
-        (int)nd->rxq.count, "tx_queue_now", (int)nd->txq.count, "backend", backend);
+        "link_up", nd->link_up, "set_link_up", nd->admin_up, "carrier", nd->carrier, "vnet_hdr",
+        (nd->caps & NETDEV_CAP_VNET_HDR) != 0, "tx_packets", (json_int_t)s->tx_packets, "tx_bytes",
+        (json_int_t)s->tx_bytes, "rx_packets", (json_int_t)s->rx_packets, "rx_bytes",
+        (json_int_t)s->rx_bytes, "drops", drops, "backend_eagain_waits", (json_int_t)s->tx_eagain,
+        "rx_queued", (json_int_t)s->rx_queued, "sw_segmented", (json_int_t)s->sw_segmented,
+        "sw_checksummed", (json_int_t)s->sw_checksummed, "sw_coalesced",
+        (json_int_t)s->sw_coalesced, "rx_queue_now", (int)nd->rxq.count, "tx_queue_now",
+        (int)nd->txq.count, "backend", backend);
 }

@@ -95,7 +95,7 @@ static void ss_drop_conn(struct sockstream *ss)
 static void ss_link_down(struct sockstream *ss)
 {
     ss->down_pending = false;
-    netdev_set_link(ss->nd, false);
+    netdev_set_carrier(ss->nd, false);
     if (ss->tx_blocked) {
         ss->tx_blocked = false;
         netdev_backend_writable(ss->nd);
@@ -141,7 +141,7 @@ static void ss_connected(struct sockstream *ss, int fd, const struct sockaddr_st
     socket_addr_str(peer, name, sizeof(name));
     evloop_set_name(ss->loop, fd, "socket %s peer %s", ss_id(ss), name);
     log_ratelimited(&ss->rl, LOG_INFO, "netdev %s: connected with %s: link up", ss_id(ss), name);
-    netdev_set_link(ss->nd, true);
+    netdev_set_carrier(ss->nd, true);
 }
 
 /* --- receiving ------------------------------------------------------------------------ */
@@ -536,7 +536,7 @@ int sockstream_open(struct netdev *nd, bool listen_mode, const char *spec, struc
         sockstream_close(ss);
         return rc;
     }
-    netdev_set_link(nd, false); /* until a peer is connected */
+    netdev_set_carrier(nd, false); /* until a peer is connected */
     *out = ss;
     return 0;
 }

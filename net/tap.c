@@ -59,7 +59,7 @@ static void tap_lost(struct netdev *nd, int err)
         evloop_del_fd(netdev_loop(nd), t->fd);
         t->watching = false;
     }
-    netdev_set_link(nd, false);
+    netdev_set_carrier(nd, false);
 }
 
 static bool tap_fatal_errno(int err)

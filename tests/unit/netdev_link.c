@@ -3,10 +3,12 @@
  * one NIC per netdev; netdev_create's errors for a bad -netdev. */
 #include "tests/unit/netdev_fixture.h"
 
+#include "net/backend.h"
 #include "vmm/opts.h"
 
 #include <check.h>
 #include <errno.h>
+#include <jansson.h>
 #include <linux/if_tun.h>
 #include <string.h>
 
@@ -38,6 +40,36 @@ START_TEST(test_link_down)
     ck_assert_uint_eq(be.nsent, 1);
     ck_assert(deliver(frame, n));
     ck_assert_uint_eq(nic.received, 1);
+    close_fake();
+}
+END_TEST
+
+/* The link is up only while set_link and the backend's carrier both are: a backend whose
+ * peer comes back does not undo a set_link off, and set_link on does not raise a link whose
+ * backend has lost its carrier. */
+START_TEST(test_set_link_and_carrier)
+{
+    open_fake(false);
+    netdev_set_link(nd, false);
+    netdev_set_carrier(nd, false);
+    netdev_set_carrier(nd, true); /* the peer came back */
+    ck_assert(!netdev_link_up(nd));
+    ck_assert_uint_eq(nic.link_changes, 1);
+    netdev_set_link(nd, true);
+    ck_assert(netdev_link_up(nd));
+    ck_assert_uint_eq(nic.link_changes, 2);
+    netdev_set_carrier(nd, false); /* the backend lost its peer */
+    netdev_set_link(nd, true);     /* the user cannot raise it */
+    ck_assert(!netdev_link_up(nd));
+    ck_assert_uint_eq(nic.link_changes, 3);
+    json_t *info = netdev_info(nd);
+    ck_assert(json_is_false(json_object_get(info, "link_up")));
+    ck_assert(json_is_true(json_object_get(info, "set_link_up")));
+    ck_assert(json_is_false(json_object_get(info, "carrier")));
+    json_decref(info);
+    netdev_set_carrier(nd, true);
+    ck_assert(netdev_link_up(nd));
+    ck_assert_uint_eq(nic.link_changes, 4);
     close_fake();
 }
 END_TEST
@@ -185,6 +217,7 @@ END_TEST
 void netdev_link_tests(TCase *tc)
 {
     tcase_add_test(tc, test_link_down);
+    tcase_add_test(tc, test_set_link_and_carrier);
     tcase_add_test(tc, test_observers);
     tcase_add_test(tc, test_attach_twice_and_create_errors);
 }
