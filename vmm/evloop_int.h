@@ -31,16 +31,15 @@ struct evloop_call {
     void *opaque;
 };
 
-/* A timer: an absolute CLOCK_MONOTONIC deadline, linked into the loop's list of armed
- * timers while armed. Arming is a store under tlock, not a system call: the loop bounds its
- * next wait by the earliest deadline instead (evloop_timers_next()). */
+/* A timer: an absolute CLOCK_MONOTONIC deadline (0 while disarmed) in the loop's list of
+ * timers. Arming is a store under tlock, not a system call: the loop bounds its next wait by
+ * the earliest deadline instead (evloop_timers_begin_wait()). */
 struct evloop_timer {
     struct evloop *loop;
     evloop_cb fn;
     void *opaque;
     _Atomic uint64_t deadline; /* 0: disarmed */
-    struct evloop_timer *prev, *next;
-    struct evloop_timer *all_next; /* every timer of the loop, for its statistics */
+    struct evloop_timer *next; /* the loop's timers, armed or not */
     char name[EVLOOP_NAME_LEN];
     uint64_t fired, callback_ns; /* loop thread only */
 };
@@ -59,10 +58,9 @@ struct evloop {
     unsigned nr_hooks;
     /* Timers, under tlock (taken after any device lock, never before). */
     pthread_mutex_t tlock;
-    struct evloop_timer *armed;     /* unsorted: a loop has a handful of timers */
     bool waiting;                   /* the loop thread is in (or entering) its wait */
     uint64_t wait_deadline;         /* what that wait is bounded by (UINT64_MAX: none) */
-    struct evloop_timer *timers;    /* all timers, linked by all_next */
+    struct evloop_timer *timers;    /* all of them, unsorted: a loop has a handful */
     struct evloop_timer *cur_timer; /* the timer whose callback runs (NULL once it frees it) */
     /* Statistics (evloop_stats_json()): written by the loop thread, except wake_writes. */
     uint64_t iterations, idle_ns, busy_ns, deferred_calls;

@@ -67,10 +67,10 @@ static json_t *timers_json(struct evloop *loop)
 {
     pthread_mutex_lock(&loop->tlock);
     size_t n = 0, i = 0;
-    for (struct evloop_timer *t = loop->timers; t; t = t->all_next)
+    for (struct evloop_timer *t = loop->timers; t; t = t->next)
         n++;
     struct stat_row *rows = calloc(n ? n : 1, sizeof(*rows));
-    for (struct evloop_timer *t = loop->timers; rows && t; t = t->all_next, i++) {
+    for (struct evloop_timer *t = loop->timers; rows && t; t = t->next, i++) {
         snprintf(rows[i].name, sizeof(rows[i].name), "%s", t->name[0] ? t->name : "timer");
         rows[i].fd = -1;
         rows[i].armed = atomic_load(&t->deadline) != 0;

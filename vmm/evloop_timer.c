@@ -10,26 +10,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 
-static void timer_link(struct evloop *loop, struct evloop_timer *t)
-{
-    t->prev = NULL;
-    t->next = loop->armed;
-    if (loop->armed)
-        loop->armed->prev = t;
-    loop->armed = t;
-}
-
-static void timer_unlink(struct evloop *loop, struct evloop_timer *t)
-{
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        loop->armed = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-    t->prev = t->next = NULL;
-}
-
 struct evloop_timer *evloop_timer_new(struct evloop *loop, evloop_cb fn, void *opaque)
 {
     struct evloop_timer *t = calloc(1, sizeof(*t));
@@ -39,7 +19,7 @@ struct evloop_timer *evloop_timer_new(struct evloop *loop, evloop_cb fn, void *o
     t->fn = fn;
     t->opaque = opaque;
     pthread_mutex_lock(&loop->tlock);
-    t->all_next = loop->timers;
+    t->next = loop->timers;
     loop->timers = t;
     pthread_mutex_unlock(&loop->tlock);
     return t;
@@ -63,11 +43,6 @@ int evloop_timer_arm(struct evloop_timer *t, uint64_t ns)
     }
     bool wake = false;
     pthread_mutex_lock(&loop->tlock);
-    bool linked = atomic_load(&t->deadline) != 0;
-    if (deadline && !linked)
-        timer_link(loop, t);
-    else if (!deadline && linked)
-        timer_unlink(loop, t);
     atomic_store(&t->deadline, deadline);
     /* Only another thread can find the loop waiting: the loop thread arms timers between
      * waits, and the next wait is bounded by what it armed. */
@@ -92,11 +67,9 @@ void evloop_timer_free(struct evloop_timer *t)
         return;
     struct evloop *loop = t->loop;
     pthread_mutex_lock(&loop->tlock);
-    if (atomic_load(&t->deadline))
-        timer_unlink(loop, t);
-    for (struct evloop_timer **pp = &loop->timers; *pp; pp = &(*pp)->all_next) {
+    for (struct evloop_timer **pp = &loop->timers; *pp; pp = &(*pp)->next) {
         if (*pp == t) {
-            *pp = t->all_next;
+            *pp = t->next;
             break;
         }
     }
@@ -109,9 +82,9 @@ void evloop_timer_free(struct evloop_timer *t)
 static uint64_t earliest_locked(struct evloop *loop)
 {
     uint64_t min = UINT64_MAX;
-    for (struct evloop_timer *t = loop->armed; t; t = t->next) {
+    for (struct evloop_timer *t = loop->timers; t; t = t->next) {
         uint64_t d = atomic_load(&t->deadline);
-        if (d < min)
+        if (d && d < min)
             min = d;
     }
     return min;
@@ -134,19 +107,19 @@ void evloop_timers_end_wait(struct evloop *loop)
     pthread_mutex_unlock(&loop->tlock);
 }
 
-/* The due timer with the earliest deadline, unlinked and disarmed, or NULL. */
+/* The due timer with the earliest deadline, disarmed, or NULL. */
 static struct evloop_timer *take_due(struct evloop *loop, uint64_t now)
 {
     pthread_mutex_lock(&loop->tlock);
     struct evloop_timer *due = NULL;
-    for (struct evloop_timer *t = loop->armed; t; t = t->next)
-        if (atomic_load(&t->deadline) <= now &&
-            (!due || atomic_load(&t->deadline) < atomic_load(&due->deadline)))
-            due = t;
-    if (due) {
-        timer_unlink(loop, due);
-        atomic_store(&due->deadline, 0);
+    uint64_t first = 0;
+    for (struct evloop_timer *t = loop->timers; t; t = t->next) {
+        uint64_t d = atomic_load(&t->deadline);
+        if (d && d <= now && (!due || d < first))
+            due = t, first = d;
     }
+    if (due)
+        atomic_store(&due->deadline, 0);
     pthread_mutex_unlock(&loop->tlock);
     return due;
 }
