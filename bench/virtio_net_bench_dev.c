@@ -5,6 +5,7 @@
 
 #include "net/offload.h"
 #include "vmm/iobus.h"
+#include "vmm/iov.h"
 #include "vmm/irq.h"
 #include "vmm/opts.h"
 
@@ -30,12 +31,7 @@ static int null_open(struct netdev *nd, struct opts *o, char *err, size_t errlen
 static void null_check(struct bench *b, const struct virtio_net_hdr_v1 *hdr,
                        const struct iovec *iov, int iovcnt, size_t len)
 {
-    size_t off = 0;
-    for (int i = 0; i < iovcnt && off < len; i++) {
-        size_t n = iov[i].iov_len < len - off ? iov[i].iov_len : len - off;
-        memcpy(b->scratch + off, iov[i].iov_base, n);
-        off += n;
-    }
+    size_t off = iov_to_buf(iov, iovcnt, 0, b->scratch, len);
     b->verified = hdr && off == len && len == b->c->len && memcmp(hdr, &b->c->hdr, HDR - 2) == 0 &&
                   memcmp(b->scratch, b->c->frame, len) == 0;
 }

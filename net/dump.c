@@ -22,6 +22,7 @@
  * is allocated per frame and nothing is synced. A write error logs one line and stops the
  * capture; the VM goes on. */
 #include "net/dump.h"
+#include "vmm/iov.h"
 
 #include "vmm/log.h"
 
@@ -258,25 +259,11 @@ struct netdump *netdump_open(const struct netdump_config *c, char *err, size_t e
     return d;
 }
 
-/* Copies up to max bytes of the frame out of iov into dst. Returns the bytes copied (fewer
- * than max only when the iovecs hold less than that). */
-static size_t dump_gather(uint8_t *dst, size_t max, const struct iovec *iov, int iovcnt)
-{
-    size_t n = 0;
-    for (int i = 0; i < iovcnt && n < max; i++) {
-        size_t take = iov[i].iov_len < max - n ? iov[i].iov_len : max - n;
-        if (take)
-            memcpy(dst + n, iov[i].iov_base, take);
-        n += take;
-    }
-    return n;
-}
-
 static size_t dump_build_pcap_record(struct netdump *d, const struct timespec *ts,
                                      const struct iovec *iov, int iovcnt, size_t caplen,
                                      uint32_t origlen)
 {
-    caplen = dump_gather(d->buf + PCAP_REC_HDR_LEN, caplen, iov, iovcnt);
+    caplen = iov_to_buf(iov, iovcnt, 0, d->buf + PCAP_REC_HDR_LEN, caplen);
     put32(d->buf, 0, (uint32_t)ts->tv_sec);
     put32(d->buf, 4, (uint32_t)(ts->tv_nsec / 1000));
     put32(d->buf, 8, (uint32_t)caplen);
@@ -313,7 +300,7 @@ static size_t dump_build_epb(struct netdump *d, const struct timespec *ts, enum 
     uint8_t *b = d->buf;
     size_t off;
 
-    caplen = dump_gather(b + EPB_FIXED_LEN, caplen, iov, iovcnt);
+    caplen = iov_to_buf(iov, iovcnt, 0, b + EPB_FIXED_LEN, caplen);
     put32(b, 0, PCAPNG_EPB);
     put32(b, 8, 0); /* interface 0, the only IDB */
     put32(b, 12, (uint32_t)(t >> 32));

@@ -8,6 +8,7 @@
 #include "vmm/log.h"
 #include "net/pktsum.h"
 #include "vmm/fuzz_work.h"
+#include "vmm/iov.h"
 #include "vmm/trace.h"
 
 #include <errno.h>
@@ -72,12 +73,7 @@ static int frameq_push(struct netdev_frameq *q, const struct virtio_net_hdr_v1 *
     if (hdr)
         f->hdr = *hdr;
     f->len = len;
-    size_t off = 0;
-    for (int i = 0; i < iovcnt && off < len; i++) {
-        size_t n = iov[i].iov_len < len - off ? iov[i].iov_len : len - off;
-        memcpy(f->data + off, iov[i].iov_base, n);
-        off += n;
-    }
+    iov_to_buf(iov, iovcnt, 0, f->data, len);
     *q->tail = f;
     q->tail = &f->next;
     q->count++;
@@ -173,17 +169,6 @@ static int netdev_emit_segment(void *opaque, const uint8_t *frame, size_t len)
     return 0;
 }
 
-static size_t gather(uint8_t *dst, const struct iovec *iov, int iovcnt, size_t len)
-{
-    size_t off = 0;
-    for (int i = 0; i < iovcnt && off < len; i++) {
-        size_t n = iov[i].iov_len < len - off ? iov[i].iov_len : len - off;
-        memcpy(dst + off, iov[i].iov_base, n);
-        off += n;
-    }
-    return off;
-}
-
 static bool iov_holds(const struct iovec *iov, int iovcnt, size_t len)
 {
     size_t total = 0;
@@ -201,7 +186,7 @@ static int check_offload(struct netdev *nd, const struct virtio_net_hdr_v1 *hdr,
 {
     bool prefix = (nd->caps & NETDEV_CAP_VNET_HDR) && len > NETDEV_CHECK_PREFIX;
     size_t n = prefix ? NETDEV_CHECK_PREFIX : len;
-    if (!iov_holds(iov, iovcnt, len) || gather(nd->linear, iov, iovcnt, n) != n)
+    if (!iov_holds(iov, iovcnt, len) || iov_to_buf(iov, iovcnt, 0, nd->linear, n) != n)
         return -EINVAL;
     return offload_check(hdr, nd->linear, len);
 }

@@ -12,6 +12,7 @@
  * (CVE-2020-7039). Frames from the guest reach slirp_input() whole and bounded, IPv4
  * fragments only after nicvm reassembled them (net/ipfrag.c; see slirp_send). */
 #include "net/slirp.h"
+#include "vmm/iov.h"
 #include "net/backend.h"
 #include "net/ipfrag.h"
 #include "net/offload.h"
@@ -326,13 +327,7 @@ static int slirp_send(struct netdev *nd, const struct virtio_net_hdr_v1 *hdr,
     (void)hdr; /* no vnet header capability: offloads were done by the layer */
     if (len > SLIRP_MAX_FRAME)
         return -EMSGSIZE;
-    size_t off = 0;
-    for (int i = 0; i < iovcnt && off < len; i++) {
-        size_t n = iov[i].iov_len < len - off ? iov[i].iov_len : len - off;
-        memcpy(s->frame + off, iov[i].iov_base, n);
-        off += n;
-    }
-    slirp_input_frame(s, off);
+    slirp_input_frame(s, iov_to_buf(iov, iovcnt, 0, s->frame, len));
     return 0;
 }
 

@@ -13,6 +13,7 @@
 #define _GNU_SOURCE /* accept4 */
 #include "net/socket_int.h"
 #include "vmm/log.h"
+#include "vmm/iov.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -281,13 +282,7 @@ int sockstream_send(struct sockstream *ss, const struct iovec *iov, int iovcnt, 
         return -EINVAL;
     if (vcnt < 0) { /* too many pieces: one copy in tbuf, free while nothing waits */
         memcpy(ss->tbuf, hdr, STREAM_HDR);
-        size_t off = STREAM_HDR;
-        for (int i = 0; i < iovcnt && off < STREAM_HDR + len; i++) {
-            size_t take =
-                iov[i].iov_len < STREAM_HDR + len - off ? iov[i].iov_len : STREAM_HDR + len - off;
-            memcpy(ss->tbuf + off, iov[i].iov_base, take);
-            off += take;
-        }
+        size_t off = STREAM_HDR + iov_to_buf(iov, iovcnt, 0, ss->tbuf + STREAM_HDR, len);
         if (off != STREAM_HDR + len)
             return -EINVAL;
         v[0] = (struct iovec){ss->tbuf, off};

@@ -8,6 +8,7 @@
  * EIO, the link goes down with one log line and nicvm keeps running. nicvm runs no
  * script=/downscript=: set the interface up beforehand (README, "Networking"). */
 #include "net/backend.h"
+#include "vmm/iov.h"
 #include "vmm/log.h"
 
 #include <errno.h>
@@ -122,13 +123,7 @@ static int tap_send(struct netdev *nd, const struct virtio_net_hdr_v1 *hdr, cons
         v[n++] = (struct iovec){(void *)(hdr ? hdr : &zero), NETDEV_VNET_HDR_LEN};
     if (iovcnt > TAP_IOV_MAX - n) {
         /* Longer than writev takes: one copy into a linear buffer. */
-        size_t off = 0;
-        for (int i = 0; i < iovcnt && off < len; i++) {
-            size_t c = iov[i].iov_len < len - off ? iov[i].iov_len : len - off;
-            memcpy(t->linear + off, iov[i].iov_base, c);
-            off += c;
-        }
-        v[n++] = (struct iovec){t->linear, off};
+        v[n++] = (struct iovec){t->linear, iov_to_buf(iov, iovcnt, 0, t->linear, len)};
     } else {
         memcpy(&v[n], iov, (size_t)iovcnt * sizeof(*iov));
         n += iovcnt;

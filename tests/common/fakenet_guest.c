@@ -5,6 +5,7 @@
 #include "tests/common/fakenet_priv.h"
 
 #include "net/offload.h"
+#include "vmm/iov.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -322,12 +323,7 @@ static size_t nic_receive(void *opaque, const struct virtio_net_hdr_v1 *hdr,
     fr->next = NULL;
     fr->hdr = *hdr;
     fr->len = len;
-    size_t off = 0;
-    for (int i = 0; i < iovcnt && off < len; i++) {
-        size_t c = iov[i].iov_len < len - off ? iov[i].iov_len : len - off;
-        memcpy(fr->data + off, iov[i].iov_base, c);
-        off += c;
-    }
+    iov_to_buf(iov, iovcnt, 0, fr->data, len);
     *n->tail = fr;
     n->tail = &fr->next;
     n->count++;

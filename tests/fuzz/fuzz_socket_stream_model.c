@@ -6,6 +6,7 @@
 #define _GNU_SOURCE /* accept4 */
 #include "tests/fuzz/fuzz_socket_stream.h"
 #include "tests/fuzz/fuzz_harness.h"
+#include "vmm/iov.h"
 
 #include <linux/sockios.h>
 #include <stdlib.h>
@@ -194,12 +195,7 @@ static size_t nic_receive(void *opaque, const struct virtio_net_hdr_v1 *hdr,
     (void)hdr;
     if (len > NETDEV_MAX_FRAME || fz_read_iov(iov, iovcnt) < len)
         fz_fail("a %zu-byte frame for the NIC", len);
-    size_t got = 0;
-    for (int i = 0; i < iovcnt && got < len; i++) {
-        size_t k = iov[i].iov_len < len - got ? iov[i].iov_len : len - got;
-        memcpy(scratch + got, iov[i].iov_base, k);
-        got += k;
-    }
+    iov_to_buf(iov, iovcnt, 0, scratch, len);
     if (!s->held) {
         take_frame(s, scratch, len);
         return s->refuse ? 0 : len;

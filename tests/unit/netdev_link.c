@@ -4,6 +4,7 @@
 #include "tests/unit/netdev_fixture.h"
 
 #include "net/backend.h"
+#include "vmm/iov.h"
 #include "vmm/opts.h"
 
 #include <check.h>
@@ -94,14 +95,7 @@ static void obs_frame(void *opaque, enum netdev_dir dir, const struct virtio_net
     r->last_dir = dir;
     r->last_len = len;
     r->last_hdr = *hdr;
-    size_t off = 0;
-    for (int i = 0; i < iovcnt && off < sizeof(r->last) && off < len; i++) {
-        size_t c = iov[i].iov_len;
-        if (c > sizeof(r->last) - off)
-            c = sizeof(r->last) - off;
-        memcpy(r->last + off, iov[i].iov_base, c);
-        off += c;
-    }
+    iov_to_buf(iov, iovcnt, 0, r->last, len < sizeof(r->last) ? len : sizeof(r->last));
 }
 
 /* The last frame r saw went dir and was the len bytes of f (its first 128 bytes compared). */

@@ -1,6 +1,7 @@
 /* The shared part of the unit tests' fake netdev backends (see unit_fakebe.h). */
 #include "tests/unit/unit_fakebe.h"
 
+#include "vmm/iov.h"
 #include "vmm/opts.h"
 
 #include <check.h>
@@ -26,13 +27,7 @@ void fakebe_record(struct sent_frame *s, const struct virtio_net_hdr_v1 *hdr,
     s->len = len;
     s->data = malloc(len ? len : 1);
     ck_assert_ptr_nonnull(s->data);
-    size_t off = 0;
-    for (int i = 0; i < iovcnt && off < len; i++) {
-        size_t c = iov[i].iov_len < len - off ? iov[i].iov_len : len - off;
-        memcpy(s->data + off, iov[i].iov_base, c);
-        off += c;
-    }
-    ck_assert_uint_eq(off, len);
+    ck_assert_uint_eq(iov_to_buf(iov, iovcnt, 0, s->data, len), len);
 }
 
 void fakebe_free(struct sent_frame *s, unsigned n)
