@@ -90,9 +90,15 @@ static int opt_netdev(struct nicvm_config *c, const char *v, char *e, size_t n)
     return add_list(c->netdev, &c->nr_netdev, "-netdev", "type", v, e, n);
 }
 
+/* QEMU's spellings for "list the models": -device help, -device ?, -nic ...,model=help. */
+static bool asks_for_help(const char *v)
+{
+    return strcmp(v, "help") == 0 || strcmp(v, "?") == 0;
+}
+
 static int opt_device(struct nicvm_config *c, const char *v, char *e, size_t n)
 {
-    if (strcmp(v, "help") == 0 || strcmp(v, "?") == 0) { /* QEMU's spelling: list the models */
+    if (asks_for_help(v)) {
         c->device_help = true;
         return 0;
     }
@@ -154,7 +160,7 @@ static int opt_nic(struct nicvm_config *c, const char *v, char *e, size_t n)
     }
     const char *model = opts_get(o, "model"), *type = opts_get(o, "type");
     int rc = 0;
-    if (model && (strcmp(model, "help") == 0 || strcmp(model, "?") == 0)) {
+    if (model && asks_for_help(model)) {
         c->device_help = true;
     } else if (!type || !*type) {
         snprintf(e, n,
