@@ -101,10 +101,14 @@ class GuestJobs(unittest.TestCase):
         """The ping job against libslirp's gateway, which answers echo requests."""
         console = boot("nicvm.job=ping:10.0.2.2 nicvm.count=3")
         self.check_common(console)
-        m = re.search(r"^NICVM-RESULT job=ping host=10.0.2.2 count=3 loss=0 avg_ms=([\d.]+) "
+        # avg_ms is ping's own figure. It may be 0.000: a TCG guest whose TSC the kernel
+        # distrusts times with jiffies, and libslirp answers for its gateway at once. What it
+        # must be is a number (the job writes "none" when ping printed no summary).
+        m = re.search(r"^NICVM-RESULT job=ping host=10.0.2.2 count=3 loss=0 avg_ms=(\d+\.\d+) "
                       r"status=0$", console, re.M)
         self.assertIsNotNone(m, console)
-        self.assertGreater(float(m.group(1)), 0)
+        self.assertEqual(len(re.findall(r"^64 bytes from 10\.0\.2\.2: seq=\d+ ", console, re.M)),
+                         3, console)
 
     def test_server(self):
         """The iperf-server job, reached through a hostfwd rule."""
