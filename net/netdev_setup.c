@@ -13,12 +13,16 @@
 extern const struct netdev_backend_ops tap_backend_ops;
 extern const struct netdev_backend_ops slirp_backend_ops;
 extern const struct netdev_backend_ops socket_backend_ops;
+extern const struct netdev_backend_ops stream_backend_ops;
+extern const struct netdev_backend_ops dgram_backend_ops;
 
 /* The registered backend types (after bhyve's net_backends: one explicit table). */
 static const struct netdev_backend_ops *const netdev_backends[] = {
     &tap_backend_ops,
     &slirp_backend_ops,
     &socket_backend_ops,
+    &stream_backend_ops,
+    &dgram_backend_ops,
 };
 
 const char *netdev_types(void)

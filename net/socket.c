@@ -1,10 +1,13 @@
-/* The socket backend, QEMU's -netdev socket without its hub modes. udp=HOST:PORT,
- * localaddr=HOST:PORT: each frame travels as one UDP datagram to the peer; datagrams from
- * anyone but the peer are ignored. listen=[HOST]:PORT or connect=HOST:PORT: one TCP peer,
- * frames with a 4-byte length (socket_stream.c). It links two VMs, nicvm or QEMU, on one or
+/* The socket backends, QEMU's socket-based netdevs without their hub modes:
+ *   -netdev socket  udp=HOST:PORT,localaddr=HOST:PORT (one UDP datagram per frame) or
+ *                   listen=[HOST]:PORT / connect=HOST:PORT (one TCP peer, socket_stream.c);
+ *   -netdev stream  QEMU 7.2's successor: server=on|off,addr.type=inet|unix,... (TCP or a unix
+ *                   stream socket, socket_stream.c), the socket passt serves as well;
+ *   -netdev dgram   local.*= and remote.*= (inet or unix): one datagram per frame.
+ * Datagrams from anyone but the peer are ignored. They link two VMs, nicvm or QEMU, on one or
  * two hosts. Hubs, switches and multicast are the host kernel's job (a tap on a bridge,
- * VXLAN), so nicvm has no hub and refuses mcast=. This file: options, the ops table, the UDP
- * mode. */
+ * VXLAN), so nicvm has no hub and refuses mcast= and multicast remotes. This file: options,
+ * the ops tables, the datagram mode; addresses are in socket_addr.c. */
 #include "net/backend.h"
 #include "net/socket_int.h"
 #include "vmm/log.h"
@@ -25,77 +28,20 @@ struct sockbe {
     struct sockstream *stream; /* listen= or connect=; NULL: udp= */
     int fd;
     uint32_t events;
-    struct sockaddr_storage peer;
-    socklen_t peer_len;
+    struct sockaddr_any peer;
+    bool unlink_local;         /* local is a unix path this backend bound */
+    struct sockaddr_any local; /* the dgram mode's own address */
     uint8_t buf[NETDEV_MAX_FRAME];
     struct log_ratelimit rl;
 };
-
-int socket_resolve(const char *spec, int family, int socktype, struct sockaddr_storage *sa,
-                   socklen_t *len)
-{
-    char host[256];
-    const char *port;
-    if (spec[0] == '[') {
-        const char *close = strchr(spec, ']');
-        if (!close || close[1] != ':' || (size_t)(close - spec - 1) >= sizeof(host))
-            return -EINVAL;
-        memcpy(host, spec + 1, (size_t)(close - spec - 1));
-        host[close - spec - 1] = '\0';
-        port = close + 2;
-    } else {
-        const char *colon = strrchr(spec, ':');
-        if (!colon || (size_t)(colon - spec) >= sizeof(host))
-            return -EINVAL;
-        memcpy(host, spec, (size_t)(colon - spec));
-        host[colon - spec] = '\0';
-        port = colon + 1;
-    }
-    struct addrinfo hints = {.ai_family = family,
-                             .ai_socktype = socktype,
-                             .ai_flags = AI_NUMERICSERV | (host[0] ? 0 : AI_PASSIVE)};
-    struct addrinfo *res;
-    if (!*port || getaddrinfo(host[0] ? host : NULL, port, &hints, &res) != 0)
-        return -EINVAL;
-    memcpy(sa, res->ai_addr, res->ai_addrlen);
-    *len = res->ai_addrlen;
-    freeaddrinfo(res);
-    return 0;
-}
-
-const char *socket_addr_str(const struct sockaddr_storage *sa, char *buf, size_t bufsz)
-{
-    char host[INET6_ADDRSTRLEN + 8], port[8];
-    socklen_t len =
-        sa->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-    if (getnameinfo((const struct sockaddr *)sa, len, host, sizeof(host), port, sizeof(port),
-                    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-        snprintf(buf, bufsz, "?");
-    else
-        snprintf(buf, bufsz, sa->ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
-    return buf;
-}
-
-bool socket_same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-    if (a->ss_family != b->ss_family)
-        return false;
-    if (a->ss_family == AF_INET) {
-        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-    }
-    const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-    return x->sin6_port == y->sin6_port && !memcmp(&x->sin6_addr, &y->sin6_addr, 16);
-}
 
 static void socket_read(struct netdev *nd)
 {
     struct sockbe *s = netdev_priv(nd);
     for (int i = 0; i < SOCKET_READ_BUDGET && (s->events & EPOLLIN); i++) {
-        struct sockaddr_storage from;
-        socklen_t flen = sizeof(from);
-        ssize_t n =
-            recvfrom(s->fd, s->buf, sizeof(s->buf), MSG_TRUNC, (struct sockaddr *)&from, &flen);
+        struct sockaddr_any from = {.len = sizeof(from.ss)};
+        ssize_t n = recvfrom(s->fd, s->buf, sizeof(s->buf), MSG_TRUNC, (struct sockaddr *)&from.ss,
+                             &from.len);
         if (n < 0) {
             if (errno != EAGAIN && errno != EINTR && errno != ECONNREFUSED)
                 log_ratelimited(&s->rl, LOG_WARN, "netdev %s: recv: %s", netdev_id(nd),
@@ -129,8 +75,8 @@ static int socket_send(struct netdev *nd, const struct virtio_net_hdr_v1 *hdr,
     (void)hdr;
     if (s->stream)
         return sockstream_send(s->stream, iov, iovcnt, len);
-    struct msghdr msg = {.msg_name = &s->peer,
-                         .msg_namelen = s->peer_len,
+    struct msghdr msg = {.msg_name = &s->peer.ss,
+                         .msg_namelen = s->peer.len,
                          .msg_iov = (struct iovec *)iov,
                          .msg_iovlen = (size_t)iovcnt};
     if (sendmsg(s->fd, &msg, MSG_DONTWAIT) >= 0)
@@ -166,7 +112,45 @@ static void socket_rx_resume(struct netdev *nd)
     evloop_mod_fd(netdev_loop(nd), s->fd, s->events);
 }
 
-/* The UDP mode: binds localaddr= and sends to udp=. */
+/* The datagram mode: binds local and sends each frame to peer (s->peer); `what` names the
+ * local address's option for messages. A unix path is cleared first if an earlier run left
+ * its socket there, and removed on close. */
+static int socket_open_dgram(struct netdev *nd, const struct sockaddr_any *local, const char *what,
+                             char *err, size_t errlen)
+{
+    struct sockbe *s = netdev_priv(nd);
+    const char *path = socket_unix_path(local);
+    char sub[160] = "";
+    int rc = path ? socket_unix_clear(path, sub, sizeof(sub)) : 0;
+    if (rc == -EEXIST) {
+        snprintf(err, errlen, "%s: %s", what, sub);
+        return rc;
+    }
+    s->local = *local;
+    s->fd = socket(local->ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (s->fd < 0 ||
+        (!path && setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) ||
+        bind(s->fd, (const struct sockaddr *)&local->ss, local->len) < 0) {
+        int e = errno;
+        snprintf(err, errlen, "%s: cannot bind: %s", what, strerror(e));
+        if (s->fd >= 0)
+            close(s->fd);
+        s->fd = -1;
+        return -e;
+    }
+    s->unlink_local = path != NULL;
+    s->events = EPOLLIN;
+    rc = evloop_add_fd(netdev_loop(nd), s->fd, s->events, socket_on_event, nd);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot watch the socket: %s", strerror(-rc));
+        return rc;
+    }
+    evloop_set_name(netdev_loop(nd), s->fd, "socket %s", netdev_id(nd));
+    return 0;
+}
+
+/* -netdev socket's UDP mode: binds localaddr= and sends to udp=. */
 static int socket_open_udp(struct netdev *nd, const char *udp, const char *local, char *err,
                            size_t errlen)
 {
@@ -175,35 +159,37 @@ static int socket_open_udp(struct netdev *nd, const char *udp, const char *local
         snprintf(err, errlen, "udp=HOST:PORT and localaddr=HOST:PORT are both required");
         return -EINVAL;
     }
-    struct sockaddr_storage la;
-    socklen_t llen;
-    if (socket_resolve(udp, AF_UNSPEC, SOCK_DGRAM, &s->peer, &s->peer_len) < 0) {
+    struct sockaddr_any la;
+    if (socket_resolve(udp, AF_UNSPEC, SOCK_DGRAM, &s->peer) < 0) {
         snprintf(err, errlen, "udp=%s: expected HOST:PORT", udp);
         return -EINVAL;
     }
-    if (socket_resolve(local, s->peer.ss_family, SOCK_DGRAM, &la, &llen) < 0) {
+    if (socket_resolve(local, s->peer.ss.ss_family, SOCK_DGRAM, &la) < 0) {
         snprintf(err, errlen, "localaddr=%s: expected HOST:PORT of the same family as udp=", local);
         return -EINVAL;
     }
-    s->fd = socket(s->peer.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (s->fd < 0 || setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        bind(s->fd, (struct sockaddr *)&la, llen) < 0) {
-        int e = errno;
-        snprintf(err, errlen, "localaddr=%s: cannot bind: %s", local, strerror(e));
-        if (s->fd >= 0)
-            close(s->fd);
-        return -e;
+    char what[300];
+    snprintf(what, sizeof(what), "localaddr=%s", local);
+    return socket_open_dgram(nd, &la, what, err, errlen);
+}
+
+/* -netdev socket's stream modes: listen=[HOST]:PORT or connect=HOST:PORT. */
+static int socket_open_tcp(struct netdev *nd, bool listen_mode, const char *spec, char *err,
+                           size_t errlen)
+{
+    struct sockbe *s = netdev_priv(nd);
+    const char *opt = listen_mode ? "listen" : "connect";
+    struct sockaddr_any a;
+    const struct sockaddr_in *sin = (const void *)&a.ss;
+    if (socket_resolve(spec, AF_UNSPEC, SOCK_STREAM, &a) < 0 ||
+        (!listen_mode && (spec[0] == ':' || sin->sin_port == 0))) {
+        snprintf(err, errlen, "%s=%s: expected %sHOST:PORT", opt, spec,
+                 listen_mode ? "[HOST]:PORT or " : "");
+        return -EINVAL;
     }
-    s->events = EPOLLIN;
-    int rc = evloop_add_fd(netdev_loop(nd), s->fd, s->events, socket_on_event, nd);
-    if (rc < 0) {
-        close(s->fd);
-        snprintf(err, errlen, "cannot watch the socket: %s", strerror(-rc));
-        return rc;
-    }
-    evloop_set_name(netdev_loop(nd), s->fd, "socket %s", netdev_id(nd));
-    return 0;
+    char what[300];
+    snprintf(what, sizeof(what), "%s=%s", opt, spec);
+    return sockstream_open(nd, listen_mode, &a, what, &s->stream, err, errlen);
 }
 
 /* Exactly one of udp=, listen=, connect=; localaddr= only with udp=. Returns 0 or -EINVAL
@@ -248,8 +234,7 @@ static int socket_open(struct netdev *nd, struct opts *o, char *err, size_t errl
     }
     int rc = socket_check_mode(udp, listen, connect, local, err, errlen);
     if (rc == 0 && (listen || connect))
-        rc =
-            sockstream_open(nd, listen != NULL, listen ? listen : connect, &s->stream, err, errlen);
+        rc = socket_open_tcp(nd, listen != NULL, listen ? listen : connect, err, errlen);
     else if (rc == 0)
         rc = socket_open_udp(nd, udp, local, err, errlen);
     if (rc == 0)
@@ -264,8 +249,12 @@ static void socket_close(struct netdev *nd)
         sockstream_close(s->stream);
         return;
     }
+    if (s->fd < 0)
+        return;
     evloop_del_fd(netdev_loop(nd), s->fd);
     close(s->fd);
+    if (s->unlink_local)
+        unlink(socket_unix_path(&s->local));
 }
 
 /* The backend's part of netdev_info(): the mode, and the stream mode's connection. */
@@ -274,9 +263,74 @@ static json_t *socket_info(struct netdev *nd)
     struct sockbe *s = netdev_priv(nd);
     if (s->stream)
         return sockstream_info(s->stream);
-    char peer[INET6_ADDRSTRLEN + 16];
-    return json_pack("{s:s, s:s}", "mode", "udp", "peer",
+    char peer[SOCKET_ADDR_STRLEN], local[SOCKET_ADDR_STRLEN];
+    return json_pack("{s:s, s:s, s:s}", "mode", "dgram", "local",
+                     socket_addr_str(&s->local, local, sizeof(local)), "peer",
                      socket_addr_str(&s->peer, peer, sizeof(peer)));
+}
+
+/* -netdev stream (QEMU 7.2's successor of socket,listen=/connect=): server=on|off and a
+ * SocketAddress under addr. (inet or unix). The framing is the same 4-byte length, so either
+ * end may be QEMU, another nicvm or passt (whose socket speaks it). */
+static int stream_open(struct netdev *nd, struct opts *o, char *err, size_t errlen)
+{
+    struct sockbe *s = netdev_priv(nd);
+    s->fd = -1;
+    bool server;
+    struct sockaddr_any a;
+    if (opts_get_bool(o, "server", false, &server, err, errlen) < 0 ||
+        socket_parse_addr(o, "addr", SOCK_STREAM, server, AF_UNSPEC, &a, err, errlen) < 0)
+        return -EINVAL;
+    char what[SOCKET_ADDR_STRLEN];
+    socket_addr_str(&a, what, sizeof(what));
+    int rc = sockstream_open(nd, server, &a, what, &s->stream, err, errlen);
+    if (rc == 0)
+        netdev_set_caps(nd, 0);
+    return rc;
+}
+
+static bool socket_is_multicast(const struct sockaddr_any *a)
+{
+    const struct sockaddr_in *v4 = (const void *)&a->ss;
+    const struct sockaddr_in6 *v6 = (const void *)&a->ss;
+    return (a->ss.ss_family == AF_INET && IN_MULTICAST(ntohl(v4->sin_addr.s_addr))) ||
+           (a->ss.ss_family == AF_INET6 && IN6_IS_ADDR_MULTICAST(&v6->sin6_addr));
+}
+
+/* -netdev dgram (QEMU 7.2's successor of socket,udp=): a SocketAddress under local. to bind
+ * and one under remote. to send to, both inet or both unix; one frame per datagram. */
+static int dgram_open(struct netdev *nd, struct opts *o, char *err, size_t errlen)
+{
+    struct sockbe *s = netdev_priv(nd);
+    s->fd = -1;
+    if (!socket_has_addr(o, "local") || !socket_has_addr(o, "remote")) {
+        snprintf(err, errlen,
+                 "local.type= and remote.type= (inet or unix) are both required: a dgram "
+                 "netdev links two peers");
+        return -EINVAL;
+    }
+    struct sockaddr_any la;
+    if (socket_parse_addr(o, "remote", SOCK_DGRAM, false, AF_UNSPEC, &s->peer, err, errlen) < 0)
+        return -EINVAL;
+    if (socket_is_multicast(&s->peer)) {
+        snprintf(err, errlen,
+                 "remote.host: a multicast group is a hub, which nicvm has not (for a hub or "
+                 "switch, use tap on a Linux bridge)");
+        return -EINVAL;
+    }
+    int family = s->peer.ss.ss_family;
+    if (socket_parse_addr(o, "local", SOCK_DGRAM, true, family == AF_UNIX ? AF_UNSPEC : family, &la,
+                          err, errlen) < 0)
+        return -EINVAL;
+    if (la.ss.ss_family != family) {
+        snprintf(err, errlen, "local.type= and remote.type= must be the same (inet or unix)");
+        return -EINVAL;
+    }
+    char what[SOCKET_ADDR_STRLEN];
+    int rc = socket_open_dgram(nd, &la, socket_addr_str(&la, what, sizeof(what)), err, errlen);
+    if (rc == 0)
+        netdev_set_caps(nd, 0);
+    return rc;
 }
 
 const struct netdev_backend_ops socket_backend_ops = {
@@ -285,6 +339,32 @@ const struct netdev_backend_ops socket_backend_ops = {
                "(udp=, localaddr=) or length-prefixed frames over TCP (listen=, connect=)",
     .priv_size = sizeof(struct sockbe),
     .open = socket_open,
+    .send = socket_send,
+    .rx_pause = socket_rx_pause,
+    .rx_resume = socket_rx_resume,
+    .close = socket_close,
+    .info = socket_info,
+};
+
+const struct netdev_backend_ops stream_backend_ops = {
+    .type = "stream",
+    .summary = "QEMU's -netdev stream: length-prefixed frames over one TCP or unix stream "
+               "connection (server=on|off, addr.type=inet|unix); peers: QEMU, nicvm, passt",
+    .priv_size = sizeof(struct sockbe),
+    .open = stream_open,
+    .send = socket_send,
+    .rx_pause = socket_rx_pause,
+    .rx_resume = socket_rx_resume,
+    .close = socket_close,
+    .info = socket_info,
+};
+
+const struct netdev_backend_ops dgram_backend_ops = {
+    .type = "dgram",
+    .summary = "QEMU's -netdev dgram: one UDP or unix datagram per frame between local.* and "
+               "remote.*",
+    .priv_size = sizeof(struct sockbe),
+    .open = dgram_open,
     .send = socket_send,
     .rx_pause = socket_rx_pause,
     .rx_resume = socket_rx_resume,

@@ -5,31 +5,63 @@
 #define NICVM_NET_SOCKET_INT_H
 
 #include "net/backend.h"
+#include "vmm/opts.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
-/* socket_resolve: HOST:PORT or [V6ADDR]:PORT into *sa (an empty HOST: the wildcard address)
+/* An address of any family the socket backends speak, with its length: an AF_UNIX address
+ * is only as long as its length says. */
+struct sockaddr_any {
+    struct sockaddr_storage ss;
+    socklen_t len;
+};
+
+/* Room for socket_addr_str(): "[V6ADDR]:PORT" or "unix:@" and a 107-byte name. */
+#define SOCKET_ADDR_STRLEN 128
+
+/* socket_resolve: HOST:PORT or [V6ADDR]:PORT into *a (an empty HOST: the wildcard address)
  * for sockets of `socktype` (SOCK_DGRAM, SOCK_STREAM) and `family` (AF_UNSPEC: any).
  * Returns 0 or -EINVAL. */
-int socket_resolve(const char *spec, int family, int socktype, struct sockaddr_storage *sa,
-                   socklen_t *len);
+int socket_resolve(const char *spec, int family, int socktype, struct sockaddr_any *a);
+/* socket_resolve_host: host (empty: the wildcard) and port as socket_resolve, with extra
+ * getaddrinfo flags (AI_NUMERICHOST). Returns 0 or -EINVAL. */
+int socket_resolve_host(const char *host, const char *port, int family, int socktype, int flags,
+                        struct sockaddr_any *a);
+/* socket_parse_addr: QEMU's SocketAddress under `prefix` in o ("addr" for addr.type=,
+ * addr.host=, addr.port=, addr.path=, addr.abstract=, addr.tight=, addr.ipv4=, addr.ipv6=,
+ * addr.numeric=) into *a; passive (to bind) allows an absent host; an inet address is of
+ * `family` unless that is AF_UNSPEC. Returns 0 or -EINVAL with a message naming the option
+ * in err. */
+int socket_parse_addr(struct opts *o, const char *prefix, int socktype, bool passive, int family,
+                      struct sockaddr_any *a, char *err, size_t errlen);
+/* socket_has_addr: some PREFIX.* option is in o (without marking it read). */
+bool socket_has_addr(struct opts *o, const char *prefix);
 
-/* socket_addr_str: sa as "HOST:PORT" or "[V6ADDR]:PORT" into buf (bufsz bytes); returns buf. */
-const char *socket_addr_str(const struct sockaddr_storage *sa, char *buf, size_t bufsz);
-
-/* socket_same_addr: a and b are the same IPv4 or IPv6 address and port. */
-bool socket_same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+/* socket_addr_str: a as "HOST:PORT", "[V6ADDR]:PORT", "unix:PATH" or "unix:@NAME" (abstract)
+ * into buf (bufsz bytes, SOCKET_ADDR_STRLEN is enough); returns buf. */
+const char *socket_addr_str(const struct sockaddr_any *a, char *buf, size_t bufsz);
+/* socket_same_addr: a and b are the same IPv4 or IPv6 address and port, or the same unix
+ * path or abstract name (two unnamed unix sockets are not the same). */
+bool socket_same_addr(const struct sockaddr_any *a, const struct sockaddr_any *b);
+/* socket_unix_path: a's file path if a is a unix path address (not abstract), else NULL. */
+const char *socket_unix_path(const struct sockaddr_any *a);
+/* socket_unix_clear: removes the socket file at path that an earlier run left behind, so
+ * that bind() can take the path again; refuses anything but a socket. Returns 0 (also when
+ * nothing is there), -EEXIST with a message in err, or -errno. */
+int socket_unix_clear(const char *path, char *err, size_t errlen);
 
 /* The stream mode's state (socket_stream.c). */
 struct sockstream;
 
-/* sockstream_open: listen (listen=[HOST]:PORT, spec) or connect (connect=HOST:PORT) for nd,
- * with the link down until a peer is connected. Returns the state in *out, or -errno with a
- * one-line message naming the option in err. */
-int sockstream_open(struct netdev *nd, bool listen_mode, const char *spec, struct sockstream **out,
-                    char *err, size_t errlen);
+/* sockstream_open: listen on addr (listen_mode) or connect to it for nd, with the link down
+ * until a peer is connected; `what` names the option for messages ("listen=:5555",
+ * "addr.path=/run/x.sock"). A unix path to listen on is cleared first if an earlier run left
+ * its socket there, and removed on close. Returns the state in *out, or -errno with a
+ * one-line message in err. */
+int sockstream_open(struct netdev *nd, bool listen_mode, const struct sockaddr_any *addr,
+                    const char *what, struct sockstream **out, char *err, size_t errlen);
 /* sockstream_close: closes every socket and frees ss (NULL: nothing). */
 void sockstream_close(struct sockstream *ss);
 /* sockstream_send: one frame (len bytes in iov) as a 4-byte big-endian length and the bytes.

@@ -1,13 +1,15 @@
-/* The socket backend's stream mode, QEMU's -netdev socket,listen= and connect= (QEMU
- * net/socket.c, net_socket_receive and net_socket_send): one TCP connection to one peer, each
- * frame a 4-byte big-endian length followed by that many bytes of Ethernet frame, without a
- * virtio-net header. The link is up while a peer is connected.
- *   listen=[HOST]:PORT  one peer at a time: a connection that arrives while a peer is
- *                       connected is accepted and closed at once (that peer reads EOF); when
- *                       the peer leaves, the next connection is taken.
- *   connect=HOST:PORT   starts with the link down and makes a non-blocking connect() now and
- *                       then once a second until a peer listens, and again after the peer
- *                       leaves, so start order does not matter (QEMU fails instead).
+/* The stream mode of the socket backends: QEMU's -netdev socket,listen= and connect= (QEMU
+ * net/socket.c, net_socket_receive and net_socket_send) and -netdev stream (net/stream.c,
+ * TCP or unix sockets): one connection to one peer, each frame a 4-byte big-endian length
+ * followed by that many bytes of Ethernet frame, without a virtio-net header. passt speaks
+ * the same framing on its unix socket. The link is up while a peer is connected.
+ *   listen (listen=, server=on)  one peer at a time: a connection that arrives while a peer
+ *                       is connected is accepted and closed at once (that peer reads EOF);
+ *                       when the peer leaves, the next connection is taken.
+ *   connect (connect=, server=off)  starts with the link down and makes a non-blocking
+ *                       connect() now and then once a second until a peer listens, and again
+ *                       after the peer leaves, so start order does not matter (QEMU 7.2 fails
+ *                       instead; QEMU 8's reconnect= is the same idea).
  * A length of 0 or above NETDEV_MAX_FRAME is a protocol error that closes the connection. All
  * I/O is non-blocking and bounded per callback; retries are timers. */
 #define _GNU_SOURCE /* accept4 */
@@ -42,14 +44,14 @@ struct sockstream {
     int lfd; /* listen=: the listening socket */
     int fd;  /* the connection, or connect=: the connect() in progress; -1 */
     enum ss_state state;
-    uint32_t events;   /* what fd is watched for */
-    bool rx_paused;    /* the NIC has no room: deliver nothing until rx_resume */
-    bool tx_blocked;   /* send() returned -EAGAIN: netdev_backend_writable() is owed */
-    bool down_pending; /* send() lost the connection: link down from the loop */
-    struct sockaddr_storage addr, peer; /* listen= / connect= address; the peer's */
-    socklen_t addr_len;
-    struct evloop_timer *retry; /* connect=: the next attempt; listen=: accept again */
-    struct evloop_timer *soon;  /* work deferred out of send() and rx_resume() */
+    uint32_t events;                /* what fd is watched for */
+    bool rx_paused;                 /* the NIC has no room: deliver nothing until rx_resume */
+    bool tx_blocked;                /* send() returned -EAGAIN: netdev_backend_writable() is owed */
+    bool down_pending;              /* send() lost the connection: link down from the loop */
+    struct sockaddr_any addr, peer; /* listen= / connect= address; the peer's */
+    bool unlink_addr;               /* addr is a unix path this listener created */
+    struct evloop_timer *retry;     /* connect=: the next attempt; listen=: accept again */
+    struct evloop_timer *soon;      /* work deferred out of send() and rx_resume() */
     struct log_ratelimit rl;
     uint64_t accepted, refused, connects, attempts, proto_errors, tx_stalls;
     size_t rstart, rend; /* bytes received, not yet delivered: rbuf[rstart..rend) */
@@ -108,7 +110,7 @@ static void ss_link_down(struct sockstream *ss)
 /* Ends the connection: why (a format's argument) goes to the log. */
 static void ss_disconnect(struct sockstream *ss, const char *why)
 {
-    char peer[INET6_ADDRSTRLEN + 16];
+    char peer[SOCKET_ADDR_STRLEN];
     log_ratelimited(&ss->rl, LOG_INFO, "netdev %s: connection with %s ended (%s): link down",
                     ss_id(ss), socket_addr_str(&ss->peer, peer, sizeof(peer)), why);
     ss_drop_conn(ss);
@@ -118,14 +120,15 @@ static void ss_disconnect(struct sockstream *ss, const char *why)
 static void ss_on_conn(void *opaque, uint32_t events);
 
 /* fd (watched already when registered) is connected to peer: link up. */
-static void ss_connected(struct sockstream *ss, int fd, const struct sockaddr_storage *peer,
+static void ss_connected(struct sockstream *ss, int fd, const struct sockaddr_any *peer,
                          bool registered)
 {
-    char name[INET6_ADDRSTRLEN + 16];
+    char name[SOCKET_ADDR_STRLEN];
     if (ss->down_pending)
         ss_link_down(ss);
     int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* frames are packets */
+    if (ss->addr.ss.ss_family != AF_UNIX) /* frames are packets */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     ss->fd = fd;
     ss->peer = *peer;
     ss->state = SS_CONNECTED;
@@ -170,7 +173,7 @@ static uint32_t ss_parse(struct sockstream *ss)
 
 static void ss_protocol_error(struct sockstream *ss, uint32_t len)
 {
-    char peer[INET6_ADDRSTRLEN + 16];
+    char peer[SOCKET_ADDR_STRLEN];
     ss->proto_errors++;
     log_ratelimited(&ss->rl, LOG_WARN,
                     "netdev %s: %s sent a frame length of %u (1 to %u allowed): closing", ss_id(ss),
@@ -337,10 +340,9 @@ static void ss_flush(struct sockstream *ss)
  * on a port in the ephemeral range) is no peer. */
 static bool ss_self_connected(int fd)
 {
-    struct sockaddr_storage a, b;
-    socklen_t al = sizeof(a), bl = sizeof(b);
-    return getsockname(fd, (struct sockaddr *)&a, &al) == 0 &&
-           getpeername(fd, (struct sockaddr *)&b, &bl) == 0 && socket_same_addr(&a, &b);
+    struct sockaddr_any a = {.len = sizeof(a.ss)}, b = {.len = sizeof(b.ss)};
+    return getsockname(fd, (struct sockaddr *)&a.ss, &a.len) == 0 &&
+           getpeername(fd, (struct sockaddr *)&b.ss, &b.len) == 0 && socket_same_addr(&a, &b);
 }
 
 /* connect=: the connect() in progress ended. */
@@ -385,9 +387,9 @@ static void ss_on_conn(void *opaque, uint32_t events)
 static void ss_try_connect(struct sockstream *ss)
 {
     ss->attempts++;
-    int fd = socket(ss->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(ss->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0 ||
-        (connect(fd, (struct sockaddr *)&ss->addr, ss->addr_len) < 0 && errno != EINPROGRESS) ||
+        (connect(fd, (struct sockaddr *)&ss->addr.ss, ss->addr.len) < 0 && errno != EINPROGRESS) ||
         evloop_add_fd(ss->loop, fd, EPOLLOUT, ss_on_conn, ss) < 0) {
         if (fd >= 0)
             close(fd);
@@ -406,9 +408,9 @@ static void ss_on_listen(void *opaque, uint32_t events)
     struct sockstream *ss = opaque;
     (void)events;
     for (int i = 0; i < STREAM_ACCEPT_BUDGET; i++) {
-        struct sockaddr_storage peer;
-        socklen_t plen = sizeof(peer);
-        int fd = accept4(ss->lfd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_any peer = {.len = sizeof(peer.ss)};
+        int fd =
+            accept4(ss->lfd, (struct sockaddr *)&peer.ss, &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
                 return;
@@ -419,7 +421,7 @@ static void ss_on_listen(void *opaque, uint32_t events)
             return;
         }
         if (ss->state != SS_IDLE) {
-            char name[INET6_ADDRSTRLEN + 16];
+            char name[SOCKET_ADDR_STRLEN];
             ss->refused++;
             log_ratelimited(&ss->rl, LOG_INFO, "netdev %s: %s refused: a peer is connected",
                             ss_id(ss), socket_addr_str(&peer, name, sizeof(name)));
@@ -469,18 +471,31 @@ void sockstream_rx_resume(struct sockstream *ss)
         evloop_timer_arm(ss->soon, 1);
 }
 
-static int ss_listen(struct sockstream *ss, const char *spec, char *err, size_t errlen)
+static int ss_listen(struct sockstream *ss, const char *what, char *err, size_t errlen)
 {
-    ss->lfd = socket(ss->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const char *path = socket_unix_path(&ss->addr);
+    char sub[160] = "";
+    int rc = path ? socket_unix_clear(path, sub, sizeof(sub)) : 0;
+    if (rc == -EEXIST) {
+        snprintf(err, errlen, "%s: %s", what, sub);
+        return rc;
+    }
+    ss->lfd = socket(ss->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
-    if (ss->lfd < 0 || setsockopt(ss->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        bind(ss->lfd, (struct sockaddr *)&ss->addr, ss->addr_len) < 0 ||
-        listen(ss->lfd, STREAM_BACKLOG) < 0) {
+    if (ss->lfd < 0 ||
+        (!path && setsockopt(ss->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) ||
+        bind(ss->lfd, (struct sockaddr *)&ss->addr.ss, ss->addr.len) < 0) {
         int e = errno;
-        snprintf(err, errlen, "listen=%s: cannot listen: %s", spec, strerror(e));
+        snprintf(err, errlen, "%s: cannot listen: %s", what, strerror(e));
         return -e;
     }
-    int rc = evloop_add_fd(ss->loop, ss->lfd, EPOLLIN, ss_on_listen, ss);
+    ss->unlink_addr = path != NULL;
+    if (listen(ss->lfd, STREAM_BACKLOG) < 0) {
+        int e = errno;
+        snprintf(err, errlen, "%s: cannot listen: %s", what, strerror(e));
+        return -e;
+    }
+    rc = evloop_add_fd(ss->loop, ss->lfd, EPOLLIN, ss_on_listen, ss);
     if (rc < 0) {
         snprintf(err, errlen, "cannot watch the socket: %s", strerror(-rc));
         return rc;
@@ -489,16 +504,8 @@ static int ss_listen(struct sockstream *ss, const char *spec, char *err, size_t 
     return 0;
 }
 
-static int ss_open(struct sockstream *ss, const char *spec, char *err, size_t errlen)
+static int ss_open(struct sockstream *ss, const char *what, char *err, size_t errlen)
 {
-    const char *opt = ss->listen_mode ? "listen" : "connect";
-    const struct sockaddr_in *sin = (const void *)&ss->addr;
-    if (socket_resolve(spec, AF_UNSPEC, SOCK_STREAM, &ss->addr, &ss->addr_len) < 0 ||
-        (!ss->listen_mode && (spec[0] == ':' || sin->sin_port == 0))) {
-        snprintf(err, errlen, "%s=%s: expected %sHOST:PORT", opt, spec,
-                 ss->listen_mode ? "[HOST]:PORT or " : "");
-        return -EINVAL;
-    }
     ss->retry = evloop_timer_new(ss->loop, ss_on_retry, ss);
     ss->soon = evloop_timer_new(ss->loop, ss_on_soon, ss);
     if (!ss->retry || !ss->soon) {
@@ -509,13 +516,13 @@ static int ss_open(struct sockstream *ss, const char *spec, char *err, size_t er
                           ss->listen_mode ? "accept" : "connect");
     evloop_timer_set_name(ss->soon, "socket %s deferred", ss_id(ss));
     if (ss->listen_mode)
-        return ss_listen(ss, spec, err, errlen);
+        return ss_listen(ss, what, err, errlen);
     evloop_timer_arm(ss->retry, 1); /* the first attempt, from the loop */
     return 0;
 }
 
-int sockstream_open(struct netdev *nd, bool listen_mode, const char *spec, struct sockstream **out,
-                    char *err, size_t errlen)
+int sockstream_open(struct netdev *nd, bool listen_mode, const struct sockaddr_any *addr,
+                    const char *what, struct sockstream **out, char *err, size_t errlen)
 {
     struct sockstream *ss = calloc(1, sizeof(*ss));
     if (!ss) {
@@ -526,7 +533,8 @@ int sockstream_open(struct netdev *nd, bool listen_mode, const char *spec, struc
     ss->loop = netdev_loop(nd);
     ss->listen_mode = listen_mode;
     ss->lfd = ss->fd = -1;
-    int rc = ss_open(ss, spec, err, errlen);
+    ss->addr = *addr;
+    int rc = ss_open(ss, what, err, errlen);
     if (rc < 0) {
         sockstream_close(ss);
         return rc;
@@ -547,12 +555,14 @@ void sockstream_close(struct sockstream *ss)
         evloop_del_fd(ss->loop, ss->lfd); /* -ENOENT when never watched */
         close(ss->lfd);
     }
+    if (ss->unlink_addr) /* ours since bind(); an earlier run's socket was cleared first */
+        unlink(socket_unix_path(&ss->addr));
     free(ss);
 }
 
 json_t *sockstream_info(struct sockstream *ss)
 {
-    char addr[INET6_ADDRSTRLEN + 16], peer[INET6_ADDRSTRLEN + 16];
+    char addr[SOCKET_ADDR_STRLEN], peer[SOCKET_ADDR_STRLEN];
     bool up = ss->state == SS_CONNECTED;
     return json_pack("{s:s, s:s, s:b, s:s?, s:I, s:I, s:I, s:I, s:I, s:I}", "mode",
                      ss->listen_mode ? "listen" : "connect", "address",

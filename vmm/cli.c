@@ -335,7 +335,7 @@ const char *cli_usage(void)
            "  -m SIZE               guest RAM, e.g. 512M or 2G (default 512M)\n"
            "  -smp N                number of vCPUs, 1 to 32 (default 1)\n"
            "Network (QEMU syntax):\n"
-           "  -netdev TYPE,id=ID,...   backend: user, tap, socket\n"
+           "  -netdev TYPE,id=ID,...   backend: user, tap, socket, stream, dgram\n"
            "  -device MODEL,netdev=ID[,mac=MAC]   NIC: virtio-net, e1000\n"
            "  -nic TYPE[,model=MODEL][,mac=MAC][,backend options]   both at once\n"
            "                        (model defaults to virtio-net; model=help lists them)\n"
