@@ -173,8 +173,14 @@ static int addr_inet(struct opts *o, const char *p, int socktype, bool passive, 
         snprintf(err, errlen, "%s.ipv4=off and %s.ipv6=off leave no address family", p, p);
         return -EINVAL;
     }
+    int want = v4 && v6 ? AF_UNSPEC : v4 ? AF_INET : AF_INET6;
+    if (family != AF_UNSPEC && want != AF_UNSPEC && want != family) {
+        snprintf(err, errlen, "%s.ipv%c=off excludes the family of the other address", p,
+                 family == AF_INET ? '4' : '6');
+        return -EINVAL;
+    }
     if (family == AF_UNSPEC)
-        family = v4 && v6 ? AF_UNSPEC : v4 ? AF_INET : AF_INET6;
+        family = want;
     if (socket_resolve_host(host ? host : "", port, family, socktype, numeric ? AI_NUMERICHOST : 0,
                             a) < 0) {
         snprintf(err, errlen, "%s.host=%s, %s.port=%s: not an address of this host's families", p,
