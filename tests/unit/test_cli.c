@@ -141,6 +141,12 @@ START_TEST(test_bad_nic_shorthand)
     expect_usage_error(
         (const char *[]){"-kernel", tiny, "-nic", "user,mac=01:00:00:00:00:01", NULL},
         "-nic user,mac=01:00:00:00:00:01: mac=01:00:00:00:00:01: expected a unicast");
+    expect_usage_error((const char *[]){"-kernel", tiny, "-nic", "stream,addr.type=unix", NULL},
+                       "-nic stream,addr.type=unix: addr.type=unix needs addr.path=PATH");
+    expect_usage_error(
+        (const char *[]){"-kernel", tiny, "-netdev", "dgram,id=d,local.type=unix,local.path=/x",
+                         "-device", "virtio-net,netdev=d", NULL},
+        "-netdev dgram,id=d,local.type=unix,local.path=/x: local.type= and remote.type=");
     expect_usage_error((const char *[]){"-kernel", tiny, "-nic", "none,x", NULL},
                        "-nic none,x: 'none' takes no options");
     expect_usage_error(
