@@ -189,7 +189,7 @@ static int socket_open_tcp(struct netdev *nd, bool listen_mode, const char *spec
     }
     char what[300];
     snprintf(what, sizeof(what), "%s=%s", opt, spec);
-    return sockstream_open(nd, listen_mode, &a, what, &s->stream, err, errlen);
+    return sockstream_open(nd, listen_mode, &a, 0, what, &s->stream, err, errlen);
 }
 
 /* Exactly one of udp=, listen=, connect=; localaddr= only with udp=. Returns 0 or -EINVAL
@@ -269,6 +269,30 @@ static json_t *socket_info(struct netdev *nd)
                      socket_addr_str(&s->peer, peer, sizeof(peer)));
 }
 
+/* A client's time between connect attempts: QEMU 8's reconnect=SECONDS or QEMU 9.2's
+ * reconnect-ms=MS. QEMU's default, 0, means never (a client that finds nobody listening
+ * fails); nicvm's clients always retry, a second apart unless told, so 0 is refused rather
+ * than read as something it does not do. */
+static int stream_retry(struct opts *o, bool server, uint64_t *ns, char *err, size_t errlen)
+{
+    uint64_t s = 0, ms = 0;
+    bool has_s = opts_get(o, "reconnect"), has_ms = opts_get(o, "reconnect-ms");
+    *ns = 0;
+    if (!has_s && !has_ms)
+        return 0;
+    if (server || (has_s && has_ms)) {
+        snprintf(err, errlen, "%s",
+                 server ? "reconnect= and reconnect-ms= are for server=off"
+                        : "give reconnect= or reconnect-ms=, not both");
+        return -EINVAL;
+    }
+    if (opts_get_u64(o, "reconnect", 1, 1, 3600, &s, err, errlen) < 0 ||
+        opts_get_u64(o, "reconnect-ms", 1000, 1, 3600000, &ms, err, errlen) < 0)
+        return -EINVAL;
+    *ns = has_s ? s * 1000000000ull : ms * 1000000ull;
+    return 0;
+}
+
 /* -netdev stream (QEMU 7.2's successor of socket,listen=/connect=): server=on|off and a
  * SocketAddress under addr. (inet or unix). The framing is the same 4-byte length, so either
  * end may be QEMU, another nicvm or passt (whose socket speaks it). */
@@ -278,12 +302,14 @@ static int stream_open(struct netdev *nd, struct opts *o, char *err, size_t errl
     s->fd = -1;
     bool server;
     struct sockaddr_any a;
+    uint64_t retry_ns;
     if (opts_get_bool(o, "server", false, &server, err, errlen) < 0 ||
-        socket_parse_addr(o, "addr", SOCK_STREAM, server, AF_UNSPEC, &a, err, errlen) < 0)
+        socket_parse_addr(o, "addr", SOCK_STREAM, server, AF_UNSPEC, &a, err, errlen) < 0 ||
+        stream_retry(o, server, &retry_ns, err, errlen) < 0)
         return -EINVAL;
     char what[SOCKET_ADDR_STRLEN];
     socket_addr_str(&a, what, sizeof(what));
-    int rc = sockstream_open(nd, server, &a, what, &s->stream, err, errlen);
+    int rc = sockstream_open(nd, server, &a, retry_ns, what, &s->stream, err, errlen);
     if (rc == 0)
         netdev_set_caps(nd, 0);
     return rc;

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 /* An address of any family the socket backends speak, with its length: an AF_UNIX address
@@ -56,12 +57,13 @@ int socket_unix_clear(const char *path, char *err, size_t errlen);
 struct sockstream;
 
 /* sockstream_open: listen on addr (listen_mode) or connect to it for nd, with the link down
- * until a peer is connected; `what` names the option for messages ("listen=:5555",
- * "addr.path=/run/x.sock"). A unix path to listen on is cleared first if an earlier run left
- * its socket there, and removed on close. Returns the state in *out, or -errno with a
- * one-line message in err. */
+ * until a peer is connected, a connect attempt every retry_ns (0: a second) until one
+ * succeeds; `what` names the option for messages ("listen=:5555", "unix:/run/x.sock"). A
+ * unix path to listen on is cleared first if an earlier run left its socket there, and
+ * removed on close. Returns the state in *out, or -errno with a one-line message in err. */
 int sockstream_open(struct netdev *nd, bool listen_mode, const struct sockaddr_any *addr,
-                    const char *what, struct sockstream **out, char *err, size_t errlen);
+                    uint64_t retry_ns, const char *what, struct sockstream **out, char *err,
+                    size_t errlen);
 /* sockstream_close: closes every socket and frees ss (NULL: nothing). */
 void sockstream_close(struct sockstream *ss);
 /* sockstream_send: one frame (len bytes in iov) as a 4-byte big-endian length and the bytes.

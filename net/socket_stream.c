@@ -32,7 +32,7 @@
 #define STREAM_READ_BUDGET   (256u << 10)  /* bytes read per callback */
 #define STREAM_ACCEPT_BUDGET 16            /* connections accepted per callback */
 #define STREAM_MAX_IOV       64            /* frames in more pieces are copied first */
-#define STREAM_RETRY_NS      1000000000ull /* connect=: one attempt a second */
+#define STREAM_RETRY_NS      1000000000ull /* connect=: one attempt a second by default */
 #define STREAM_BACKLOG       4
 
 enum ss_state { SS_IDLE, SS_CONNECTING, SS_CONNECTED };
@@ -51,6 +51,7 @@ struct sockstream {
     struct sockaddr_any addr, peer; /* listen= / connect= address; the peer's */
     bool unlink_addr;               /* addr is a unix path this listener created */
     struct evloop_timer *retry;     /* connect=: the next attempt; listen=: accept again */
+    uint64_t retry_ns;              /* connect=: between attempts */
     struct evloop_timer *soon;      /* work deferred out of send() and rx_resume() */
     struct log_ratelimit rl;
     uint64_t accepted, refused, connects, attempts, proto_errors, tx_stalls;
@@ -104,7 +105,7 @@ static void ss_link_down(struct sockstream *ss)
         netdev_backend_writable(ss->nd);
     }
     if (!ss->listen_mode)
-        evloop_timer_arm(ss->retry, STREAM_RETRY_NS);
+        evloop_timer_arm(ss->retry, ss->retry_ns);
 }
 
 /* Ends the connection: why (a format's argument) goes to the log. */
@@ -356,7 +357,7 @@ static void ss_connect_done(struct sockstream *ss)
         err = EADDRINUSE;
     if (err) {
         ss_drop_conn(ss);
-        evloop_timer_arm(ss->retry, STREAM_RETRY_NS);
+        evloop_timer_arm(ss->retry, ss->retry_ns);
         return;
     }
     ss->connects++;
@@ -393,7 +394,7 @@ static void ss_try_connect(struct sockstream *ss)
         evloop_add_fd(ss->loop, fd, EPOLLOUT, ss_on_conn, ss) < 0) {
         if (fd >= 0)
             close(fd);
-        evloop_timer_arm(ss->retry, STREAM_RETRY_NS);
+        evloop_timer_arm(ss->retry, ss->retry_ns);
         return;
     }
     ss->fd = fd;
@@ -522,7 +523,8 @@ static int ss_open(struct sockstream *ss, const char *what, char *err, size_t er
 }
 
 int sockstream_open(struct netdev *nd, bool listen_mode, const struct sockaddr_any *addr,
-                    const char *what, struct sockstream **out, char *err, size_t errlen)
+                    uint64_t retry_ns, const char *what, struct sockstream **out, char *err,
+                    size_t errlen)
 {
     struct sockstream *ss = calloc(1, sizeof(*ss));
     if (!ss) {
@@ -534,6 +536,7 @@ int sockstream_open(struct netdev *nd, bool listen_mode, const struct sockaddr_a
     ss->listen_mode = listen_mode;
     ss->lfd = ss->fd = -1;
     ss->addr = *addr;
+    ss->retry_ns = retry_ns ? retry_ns : STREAM_RETRY_NS;
     int rc = ss_open(ss, what, err, errlen);
     if (rc < 0) {
         sockstream_close(ss);
@@ -564,13 +567,17 @@ json_t *sockstream_info(struct sockstream *ss)
 {
     char addr[SOCKET_ADDR_STRLEN], peer[SOCKET_ADDR_STRLEN];
     bool up = ss->state == SS_CONNECTED;
-    return json_pack("{s:s, s:s, s:b, s:s?, s:I, s:I, s:I, s:I, s:I, s:I}", "mode",
-                     ss->listen_mode ? "listen" : "connect", "address",
-                     socket_addr_str(&ss->addr, addr, sizeof(addr)), "connected", up, "peer",
-                     up ? socket_addr_str(&ss->peer, peer, sizeof(peer)) : NULL,
-                     "connections_accepted", (json_int_t)ss->accepted, "connections_refused",
-                     (json_int_t)ss->refused, "connections_made", (json_int_t)ss->connects,
-                     "connect_attempts", (json_int_t)ss->attempts, "protocol_errors",
-                     (json_int_t)ss->proto_errors, "partial_write_stalls",
-                     (json_int_t)ss->tx_stalls);
+    json_t *info =
+        json_pack("{s:s, s:s, s:b, s:s?, s:I, s:I, s:I, s:I, s:I, s:I}", "mode",
+                  ss->listen_mode ? "listen" : "connect", "address",
+                  socket_addr_str(&ss->addr, addr, sizeof(addr)), "connected", up, "peer",
+                  up ? socket_addr_str(&ss->peer, peer, sizeof(peer)) : NULL,
+                  "connections_accepted", (json_int_t)ss->accepted, "connections_refused",
+                  (json_int_t)ss->refused, "connections_made", (json_int_t)ss->connects,
+                  "connect_attempts", (json_int_t)ss->attempts, "protocol_errors",
+                  (json_int_t)ss->proto_errors, "partial_write_stalls", (json_int_t)ss->tx_stalls);
+    if (info && !ss->listen_mode)
+        json_object_set_new(info, "reconnect_ms",
+                            json_integer((json_int_t)(ss->retry_ns / 1000000)));
+    return info;
 }

@@ -134,6 +134,7 @@ START_TEST(test_stream_unix_client_first_and_server_restart)
     snprintf(want, sizeof(want), "\"address\":\"unix:%s\"", p);
     expect_in(js, want);
     expect_in(js, "\"peer\":\"unix:(unnamed)\"");
+    expect_in(backend_json(ndb, js, sizeof(js)), "\"reconnect_ms\":1000"); /* the default */
     exchange(NETDEV_MAX_FRAME);
     /* The server goes away with its file; the client's link drops and comes back with a new
      * server at the same path. */
@@ -211,12 +212,14 @@ START_TEST(test_stream_abstract_name)
     ck_assert(!netdev_link_up(ndb));
     fn_nic_clear(&nb);
     netdev_destroy(ndb);
-    snprintf(spec, sizeof(spec), "stream,id=b,addr.type=unix,addr.path=%s,addr.abstract=on", name);
+    snprintf(spec, sizeof(spec),
+             "stream,id=b,addr.type=unix,addr.path=%s,addr.abstract=on,reconnect-ms=250", name);
     ndb = create_attached(spec, &nb, "nic-b");
     wait_links();
     char want[128];
     snprintf(want, sizeof(want), "\"address\":\"unix:@%s\"", name);
     expect_in(backend_json(ndb, js, sizeof(js)), want);
+    expect_in(js, "\"reconnect_ms\":250");
     exchange(9014);
     teardown();
 }
@@ -343,7 +346,11 @@ START_TEST(test_option_errors)
          "addr.numeric=on",
          "not an address of this host's families"},
         {"stream,id=s,addr.type=unix,addr.path=/x,addr.colour=red", "unknown option"},
-        {"stream,id=s,addr.type=unix,addr.path=/x,reconnect=1", "unknown option 'reconnect'"},
+        {"stream,id=s,addr.type=unix,addr.path=/x,reconnect=0", "reconnect"},
+        {"stream,id=s,addr.type=unix,addr.path=/x,reconnect-ms=0", "reconnect-ms"},
+        {"stream,id=s,addr.type=unix,addr.path=/x,reconnect=1,reconnect-ms=5", "not both"},
+        {"stream,id=s,server=on,addr.type=unix,addr.path=/x,reconnect=1",
+         "reconnect= and reconnect-ms= are for server=off"},
         {"dgram,id=d,local.type=unix,local.path=/x", "remote.type= (inet or unix) are both"},
         {"dgram,id=d,remote.type=unix,remote.path=/x", "are both required"},
         {"dgram,id=d,local.type=inet,local.port=5000,remote.type=inet,remote.host=230.0.0.1,"
