@@ -305,6 +305,35 @@ START_TEST(test_dgram_unix)
 }
 END_TEST
 
+/* Unix datagrams can be larger than any frame: one from the peer is dropped whole (not cut
+ * to a frame), and the next one arrives. */
+START_TEST(test_dgram_unix_oversized)
+{
+    setup();
+    int t = unix_dgram_at("t");
+    char spec[400];
+    snprintf(spec, sizeof(spec),
+             "dgram,id=a,local.type=unix,local.path=%s/a,remote.type=unix,"
+             "remote.path=%s/t",
+             dir, dir);
+    nda = create_attached(spec, &na, "nic-a");
+    static uint8_t big[NETDEV_MAX_FRAME + 4096];
+    make_frame(big, sizeof(big), 9);
+    send_unix(t, "a", big, sizeof(big));
+    make_frame(frame, 1000, 10);
+    send_unix(t, "a", frame, 1000);
+    wait_received(&na, 1, "the frame after the oversized datagram");
+    run_for(50);
+    ck_assert_uint_eq(na.received, 1);
+    expect_frame(&na, frame, 1000);
+    ck_assert_uint_eq(netdev_get_stats(nda)->rx_packets, 1);
+    close(t);
+    char p[128];
+    unlink(path_of(p, sizeof(p), "t"));
+    teardown();
+}
+END_TEST
+
 START_TEST(test_dgram_inet)
 {
     setup();
@@ -395,6 +424,7 @@ static Suite *stream_dgram_suite(void)
     tcase_add_test(tc, test_stream_abstract_name);
     tcase_add_test(tc, test_stream_inet);
     tcase_add_test(tc, test_dgram_unix);
+    tcase_add_test(tc, test_dgram_unix_oversized);
     tcase_add_test(tc, test_dgram_inet);
     tcase_add_test(tc, test_option_errors);
     suite_add_tcase(s, tc);
