@@ -31,6 +31,8 @@ struct sockbe {
     struct sockaddr_any peer;
     bool unlink_local;         /* local is a unix path this backend bound */
     struct sockaddr_any local; /* the dgram mode's own address */
+    uint64_t rx_foreign;       /* datagrams ignored: not from the peer */
+    uint64_t rx_oversized;     /* datagrams ignored: larger than a frame */
     uint8_t buf[NETDEV_MAX_FRAME];
     struct log_ratelimit rl;
 };
@@ -48,8 +50,14 @@ static void socket_read(struct netdev *nd)
                                 strerror(errno));
             return;
         }
-        if (!socket_same_addr(&from, &s->peer) || (size_t)n > sizeof(s->buf))
-            continue; /* a stranger's datagram, or a truncated one */
+        if (!socket_same_addr(&from, &s->peer)) {
+            s->rx_foreign++; /* not the peer's: anyone on the host may send here */
+            continue;
+        }
+        if ((size_t)n > sizeof(s->buf)) {
+            s->rx_oversized++; /* MSG_TRUNC: n is the datagram's length, the rest is lost */
+            continue;
+        }
         struct iovec iov = {s->buf, (size_t)n};
         netdev_deliver(nd, NULL, &iov, 1, (size_t)n);
     }
@@ -264,9 +272,10 @@ static json_t *socket_info(struct netdev *nd)
     if (s->stream)
         return sockstream_info(s->stream);
     char peer[SOCKET_ADDR_STRLEN], local[SOCKET_ADDR_STRLEN];
-    return json_pack("{s:s, s:s, s:s}", "mode", "dgram", "local",
+    return json_pack("{s:s, s:s, s:s, s:I, s:I}", "mode", "dgram", "local",
                      socket_addr_str(&s->local, local, sizeof(local)), "peer",
-                     socket_addr_str(&s->peer, peer, sizeof(peer)));
+                     socket_addr_str(&s->peer, peer, sizeof(peer)), "rx_foreign",
+                     (json_int_t)s->rx_foreign, "rx_oversized", (json_int_t)s->rx_oversized);
 }
 
 /* A client's time between connect attempts: QEMU 8's reconnect=SECONDS or QEMU 9.2's

@@ -297,6 +297,7 @@ START_TEST(test_dgram_unix)
     run_for(100);
     ck_assert_uint_eq(nb.received, base + 1);
     expect_frame(&nb, frame, 100);
+    expect_in(backend_json(ndb, js, sizeof(js)), "\"rx_foreign\":2");
     close(s1);
     close(s2);
     char s[128];
@@ -327,6 +328,9 @@ START_TEST(test_dgram_unix_oversized)
     ck_assert_uint_eq(na.received, 1);
     expect_frame(&na, frame, 1000);
     ck_assert_uint_eq(netdev_get_stats(nda)->rx_packets, 1);
+    char js[512];
+    expect_in(backend_json(nda, js, sizeof(js)), "\"rx_oversized\":1");
+    expect_in(js, "\"rx_foreign\":0");
     close(t);
     char p[128];
     unlink(path_of(p, sizeof(p), "t"));
