@@ -75,3 +75,32 @@ void expect_frame(struct fn_nic *nic, const uint8_t *f, size_t len)
     ck_assert_mem_eq(&fr->hdr, &zero, sizeof(zero));
     free(fr);
 }
+
+void exchange_sizes(struct fn_nic *a, struct fn_nic *b, const size_t *sizes, size_t n)
+{
+    uint32_t seed = 1;
+    for (size_t i = 0; i < n; i++) {
+        make_frame(frame, sizes[i], seed++);
+        ck_assert_int_eq(fn_nic_send(a, NULL, frame, sizes[i]), 0);
+        wait_received(b, b->received + 1, "a -> b");
+        expect_frame(b, frame, sizes[i]);
+        make_frame(frame, sizes[i], seed++);
+        ck_assert_int_eq(fn_nic_send(b, NULL, frame, sizes[i]), 0);
+        wait_received(a, a->received + 1, "b -> a");
+        expect_frame(a, frame, sizes[i]);
+    }
+}
+
+void send_burst(struct fn_nic *a, struct fn_nic *b, unsigned count, size_t len)
+{
+    uint64_t base = b->received;
+    for (uint32_t i = 0; i < count; i++) {
+        make_frame(frame, len, 1000 + i);
+        ck_assert_int_eq(fn_nic_send(a, NULL, frame, len), 0);
+    }
+    wait_received(b, base + count, "burst");
+    for (uint32_t i = 0; i < count; i++) {
+        make_frame(frame, len, 1000 + i);
+        expect_frame(b, frame, len);
+    }
+}

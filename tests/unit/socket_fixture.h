@@ -38,4 +38,12 @@ unsigned run_for(int ms);
 /* expect_frame: nic's oldest frame is f (len bytes) with a zeroed header. */
 void expect_frame(struct fn_nic *nic, const uint8_t *f, size_t len);
 
+/* exchange_sizes: for each of the n sizes, a frame a -> b and one b -> a (a and b are the
+ * fake NICs of two linked backends), each checked byte for byte on arrival. */
+void exchange_sizes(struct fn_nic *a, struct fn_nic *b, const size_t *sizes, size_t n);
+
+/* send_burst: count frames of len bytes from a without waiting, then checks that b gets all
+ * of them, whole and in order. */
+void send_burst(struct fn_nic *a, struct fn_nic *b, unsigned count, size_t len);
+
 #endif

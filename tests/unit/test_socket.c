@@ -62,29 +62,8 @@ START_TEST(test_exchange_sizes_both_ways)
 {
     open_pair();
     static const size_t sizes[] = {14, 15, 60, 64, 1514, 1518, 4000, 8999, 9000, 9014};
-    uint32_t seed = 1;
-    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-        size_t len = sizes[i];
-        make_frame(frame, len, seed++);
-        ck_assert_int_eq(fn_nic_send(&na, NULL, frame, len), 0);
-        wait_received(&nb, nb.received + 1, "a -> b");
-        expect_frame(&nb, frame, len);
-        make_frame(frame, len, seed++);
-        ck_assert_int_eq(fn_nic_send(&nb, NULL, frame, len), 0);
-        wait_received(&na, na.received + 1, "b -> a");
-        expect_frame(&na, frame, len);
-    }
-    /* A burst arrives complete and in order. */
-    uint64_t base = nb.received;
-    for (uint32_t i = 0; i < 64; i++) {
-        make_frame(frame, 1000, 1000 + i);
-        ck_assert_int_eq(fn_nic_send(&na, NULL, frame, 1000), 0);
-    }
-    wait_received(&nb, base + 64, "burst");
-    for (uint32_t i = 0; i < 64; i++) {
-        make_frame(frame, 1000, 1000 + i);
-        expect_frame(&nb, frame, 1000);
-    }
+    exchange_sizes(&na, &nb, sizes, sizeof(sizes) / sizeof(sizes[0]));
+    send_burst(&na, &nb, 64, 1000); /* complete and in order */
     const struct netdev_stats *sa = netdev_get_stats(nda), *sb = netdev_get_stats(ndb);
     ck_assert_uint_eq(sa->tx_packets, 10 + 64);
     ck_assert_uint_eq(sb->rx_packets, 10 + 64);
