@@ -11,6 +11,7 @@
 #include "net/backend.h"
 #include "net/socket_int.h"
 #include "vmm/log.h"
+#include "vmm/unix_path.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -129,7 +130,7 @@ static int socket_open_dgram(struct netdev *nd, const struct sockaddr_any *local
     struct sockbe *s = netdev_priv(nd);
     const char *path = socket_unix_path(local);
     char sub[160] = "";
-    int rc = path ? socket_unix_clear(path, sub, sizeof(sub)) : 0;
+    int rc = path ? unix_path_clear(path, sub, sizeof(sub)) : 0;
     if (rc == -EEXIST) {
         snprintf(err, errlen, "%s: %s", what, sub);
         return rc;

@@ -1,7 +1,7 @@
 /* Addresses of the socket backends: the legacy HOST:PORT strings of -netdev socket, QEMU 7.2's
  * SocketAddress options of -netdev stream and dgram (addr.type=inet|unix, addr.host=,
  * addr.port=, addr.path=, addr.abstract=, ...; qapi/sockets.json flattened on the command
- * line), printing and comparing them, and clearing a unix socket file an earlier run left. A
+ * line), printing and comparing them. A
  * struct sockaddr_any carries its length because an AF_UNIX address is only as long as its
  * length says (an abstract name may hold NUL bytes; unix(7)). */
 #include "net/socket_int.h"
@@ -11,7 +11,6 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -119,18 +118,6 @@ const char *socket_unix_path(const struct sockaddr_any *a)
         un->sun_path[0] == '\0')
         return NULL;
     return un->sun_path; /* socket_parse_addr NUL-terminates the paths it makes */
-}
-
-int socket_unix_clear(const char *path, char *err, size_t errlen)
-{
-    struct stat st;
-    if (lstat(path, &st) < 0)
-        return errno == ENOENT ? 0 : -errno;
-    if (!S_ISSOCK(st.st_mode)) {
-        snprintf(err, errlen, "'%s' exists and is not a socket", path);
-        return -EEXIST;
-    }
-    return unlink(path) < 0 ? -errno : 0;
 }
 
 /* --- QEMU's SocketAddress options ----------------------------------------------------- */

@@ -48,11 +48,6 @@ const char *socket_addr_str(const struct sockaddr_any *a, char *buf, size_t bufs
 bool socket_same_addr(const struct sockaddr_any *a, const struct sockaddr_any *b);
 /* socket_unix_path: a's file path if a is a unix path address (not abstract), else NULL. */
 const char *socket_unix_path(const struct sockaddr_any *a);
-/* socket_unix_clear: removes the socket file at path that an earlier run left behind, so
- * that bind() can take the path again; refuses anything but a socket. Returns 0 (also when
- * nothing is there), -EEXIST with a message in err, or -errno. */
-int socket_unix_clear(const char *path, char *err, size_t errlen);
-
 /* The stream mode's state (socket_stream.c). */
 struct sockstream;
 

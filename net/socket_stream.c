@@ -15,6 +15,7 @@
 #define _GNU_SOURCE /* accept4 */
 #include "net/socket_int.h"
 #include "vmm/log.h"
+#include "vmm/unix_path.h"
 #include "vmm/iov.h"
 
 #include <errno.h>
@@ -476,7 +477,7 @@ static int ss_listen(struct sockstream *ss, const char *what, char *err, size_t 
 {
     const char *path = socket_unix_path(&ss->addr);
     char sub[160] = "";
-    int rc = path ? socket_unix_clear(path, sub, sizeof(sub)) : 0;
+    int rc = path ? unix_path_clear(path, sub, sizeof(sub)) : 0;
     if (rc == -EEXIST) {
         snprintf(err, errlen, "%s: %s", what, sub);
         return rc;

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include "vmm/monitor.h"
 #include "vmm/log.h"
+#include "vmm/unix_path.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -17,7 +18,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -368,26 +368,16 @@ static void mon_accept(void *opaque, uint32_t events)
     }
 }
 
-/* Removes a socket file left by an earlier run; refuses to touch anything else. */
-static int mon_clear_path(const char *path, char *err, size_t errlen)
-{
-    struct stat st;
-    if (lstat(path, &st) < 0)
-        return errno == ENOENT ? 0 : -errno;
-    if (!S_ISSOCK(st.st_mode)) {
-        snprintf(err, errlen, "-monitor: '%s' exists and is not a socket", path);
-        return -EEXIST;
-    }
-    return unlink(path) < 0 ? -errno : 0;
-}
-
 static int mon_listen(struct monitor *m, char *err, size_t errlen)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", m->path);
-    int rc = mon_clear_path(m->path, err, errlen);
-    if (rc == -EEXIST)
+    char sub[160] = "";
+    int rc = unix_path_clear(m->path, sub, sizeof(sub));
+    if (rc == -EEXIST) {
+        snprintf(err, errlen, "-monitor: %s", sub);
         return rc;
+    }
     m->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (m->listen_fd < 0 || bind(m->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
         listen(m->listen_fd, MONITOR_MAX_CLIENTS) < 0) {
