@@ -1,8 +1,12 @@
-/* Interop with QEMU's socket netdev: nicvm's socket backend and QEMU's `-netdev socket`
- * (UDP, and TCP with nicvm or QEMU listening) exchange frames, and a real Linux kernel on QEMU's
- * side (the guest-images kernel under QEMU's TCG emulator, so no KVM is needed) answers ARP and
- * ping sent by a fake NIC on nicvm's side. This checks nicvm's wire format against QEMU's own, not
- * against nicvm's reading of it, and it shows that a nicvm VM can share a segment with a QEMU VM.
+/* Interop with QEMU's socket-based netdevs: nicvm's `-netdev socket` (UDP; TCP with either side
+ * listening) against QEMU's `-netdev socket`, and nicvm's `-netdev stream` and `-netdev dgram`
+ * (QEMU 7.2's syntax) against QEMU 7.2's own: stream over a unix socket with either side the
+ * server, over an abstract unix name and over TCP, dgram over unix datagram sockets and UDP. A
+ * real Linux kernel on QEMU's side (the guest-images kernel under QEMU's TCG emulator, so no
+ * KVM is needed) answers ARP and ping sent by a fake NIC on nicvm's side, byte for byte. This
+ * checks nicvm's wire format and addresses against QEMU's own, not against nicvm's reading of
+ * them, and it shows that a nicvm VM can share a segment with a QEMU VM. The cases are one
+ * table; each boots its own QEMU (about a second under TCG), so a failure names one case.
  *   test_qemu_peer GUESTDIR
  * Skips (exit 77, with the reason) without qemu-system-x86_64 on PATH (NICVM_QEMU names
  * another) or without the guest image (guest-images/build.sh). */
@@ -17,6 +21,8 @@
 
 #include <arpa/inet.h>
 #include <check.h>
+#include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,8 +107,9 @@ static bool is_echo_reply(void *arg, const struct fn_pkt *p)
 }
 
 /* The Linux kernel behind QEMU answers "who has 10.0.9.2" with QEMU's NIC MAC, and echoes
- * pings of 56 and 1400 bytes byte for byte, through nicvm's netdev `spec`. */
-static void exchange_with_linux(struct netdev *nd)
+ * pings of 56 and 1400 bytes byte for byte, through nicvm's netdev nd (`what` names the case
+ * in failures). */
+static void exchange_with_linux(struct netdev *nd, const char *what)
 {
     struct fn_guest g;
     fn_guest_init(&g, loop, &self);
@@ -114,10 +121,10 @@ static void exchange_with_linux(struct netdev *nd)
         fn_guest_send(&g, f, fn_arp_request(f, sizeof(f), &self, guest.ip));
         r = fn_guest_wait(&g, is_arp_reply, NULL, REPLY_TIMEOUT_MS / 10);
     }
-    ck_assert_msg(r != NULL, "no ARP reply from the Linux guest behind QEMU");
+    ck_assert_msg(r != NULL, "%s: no ARP reply from the Linux guest behind QEMU", what);
     struct fn_pkt p;
     fn_parse(r->data, r->len, &p);
-    ck_assert_mem_eq(p.arp_sha, guest.mac, 6);
+    ck_assert_msg(memcmp(p.arp_sha, guest.mac, 6) == 0, "%s: ARP reply with another MAC", what);
     free(r);
     uint8_t payload[1400];
     for (size_t i = 0; i < sizeof(payload); i++)
@@ -128,86 +135,177 @@ static void exchange_with_linux(struct netdev *nd)
                                 sizes[seq - 1]);
         fn_guest_send(&g, f, n);
         r = fn_guest_wait(&g, is_echo_reply, &seq, REPLY_TIMEOUT_MS);
-        ck_assert_msg(r != NULL, "no echo reply %u (%zu bytes)", seq, sizes[seq - 1]);
+        ck_assert_msg(r != NULL, "%s: no echo reply %u (%zu bytes)", what, seq, sizes[seq - 1]);
         fn_parse(r->data, r->len, &p);
-        ck_assert_uint_eq(p.data_len, sizes[seq - 1]);
-        ck_assert_mem_eq(p.data, payload, sizes[seq - 1]);
-        ck_assert_mem_eq(p.dst, self.mac, 6);
+        ck_assert_msg(p.data_len == sizes[seq - 1] && !memcmp(p.data, payload, p.data_len) &&
+                          !memcmp(p.dst, self.mac, 6),
+                      "%s: echo reply %u is not the request's %zu bytes back to us", what, seq,
+                      sizes[seq - 1]);
         free(r);
     }
-    ck_assert_uint_eq(g.send_errors, 0);
+    ck_assert_msg(g.send_errors == 0, "%s: %u frames not sent", what, g.send_errors);
     fn_nic_clear(&g.nic);
 }
 
-/* nicvm's netdev `mine` against QEMU's `-netdev theirs`: when `stream`, nicvm's link must
- * come up once the two are connected (and, for connect=, be down before QEMU runs). */
-static void peer_case(const char *mine, const char *theirs, bool stream)
+/* What a case's two specs name: @A and @B stand for the addresses this makes. */
+enum peer_addrs {
+    TCP_PORT,  /* @A: a free TCP port on 127.0.0.1 */
+    UDP_PORTS, /* @A, @B: two free UDP ports (nicvm's, QEMU's) */
+    UNIX_PATHS /* @A, @B: two paths in tmpdir (a stream's socket is @A; dgram: nicvm's, QEMU's) */
+};
+
+/* How nicvm's link behaves: a datagram link is up from the start; a stream link once
+ * connected (and a client's is down until the server runs). */
+enum peer_link { DGRAM, NICVM_SERVER, NICVM_CLIENT };
+
+struct peer_case {
+    const char *name;
+    enum peer_addrs addrs;
+    enum peer_link link;
+    const char *mine, *theirs; /* nicvm's -netdev (id s0) and QEMU's (id n0) */
+};
+
+#define INET_A  "addr.type=inet,addr.host=127.0.0.1,addr.port=@A"
+#define UNIX_A  "addr.type=unix,addr.path=@A"
+#define ABSTR_A "addr.type=unix,addr.path=@A,addr.abstract=on"
+#define UDP(l, r)                                                                                  \
+    "local.type=inet,local.host=127.0.0.1,local.port=" l                                           \
+    ",remote.type=inet,remote.host=127.0.0.1,remote.port=" r
+#define UNIX_DG(l, r) "local.type=unix,local.path=" l ",remote.type=unix,remote.path=" r
+
+static const struct peer_case cases[] = {
+    {"socket udp=", UDP_PORTS, DGRAM, "socket,id=s0,udp=127.0.0.1:@B,localaddr=127.0.0.1:@A",
+     "socket,id=n0,udp=127.0.0.1:@A,localaddr=127.0.0.1:@B"},
+    {"socket listen= (nicvm), connect= (QEMU)", TCP_PORT, NICVM_SERVER,
+     "socket,id=s0,listen=127.0.0.1:@A", "socket,id=n0,connect=127.0.0.1:@A"},
+    {"socket connect= (nicvm, before QEMU listens)", TCP_PORT, NICVM_CLIENT,
+     "socket,id=s0,connect=127.0.0.1:@A", "socket,id=n0,listen=127.0.0.1:@A"},
+    {"stream unix, QEMU the server", UNIX_PATHS, NICVM_CLIENT, "stream,id=s0,server=off," UNIX_A,
+     "stream,id=n0,server=on," UNIX_A},
+    {"stream unix, nicvm the server", UNIX_PATHS, NICVM_SERVER, "stream,id=s0,server=on," UNIX_A,
+     "stream,id=n0,server=off," UNIX_A},
+    {"stream unix abstract, nicvm the server", UNIX_PATHS, NICVM_SERVER,
+     "stream,id=s0,server=on," ABSTR_A, "stream,id=n0,server=off," ABSTR_A},
+    {"stream inet, QEMU the server", TCP_PORT, NICVM_CLIENT, "stream,id=s0,server=off," INET_A,
+     "stream,id=n0,server=on," INET_A},
+    {"stream inet, nicvm the server", TCP_PORT, NICVM_SERVER, "stream,id=s0,server=on," INET_A,
+     "stream,id=n0,server=off," INET_A},
+    {"dgram unix", UNIX_PATHS, DGRAM, "dgram,id=s0," UNIX_DG("@A", "@B"),
+     "dgram,id=n0," UNIX_DG("@B", "@A")},
+    {"dgram inet", UDP_PORTS, DGRAM, "dgram,id=s0," UDP("@A", "@B"),
+     "dgram,id=n0," UDP("@B", "@A")},
+};
+
+/* The socket files' directory: made and removed, with whatever QEMU or nicvm left in it, by
+ * the runner process (an unchecked fixture), so a failing test leaves nothing behind. Check
+ * kills a forked test's process group, QEMU included; the QEMU a test started is stopped here
+ * as well for CK_FORK=no. */
+static char tmpdir[64];
+static struct runvm_proc *running;
+
+/* Stops the QEMU a test started, if it still runs. */
+static void stop_qemu(void)
 {
+    if (!running)
+        return;
+    struct runvm_result r;
+    runvm_stop(running, &r);
+    runvm_free(&r);
+    running = NULL;
+}
+
+/* The unchecked fixture's setup: the directory, once for the test case. */
+static void tmpdir_setup(void)
+{
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/nicvm-qpeer-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+/* Its teardown: a QEMU left running, then the directory and everything in it. */
+static void tmpdir_teardown(void)
+{
+    stop_qemu();
+    DIR *d = opendir(tmpdir);
+    if (!d)
+        return;
+    char path[PATH_MAX];
+    for (struct dirent *e; (e = readdir(d));)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            snprintf(path, sizeof(path), "%s/%s", tmpdir, e->d_name);
+            unlink(path);
+        }
+    closedir(d);
+    rmdir(tmpdir);
+}
+
+/* Copies tmpl to out (len bytes) with each @A replaced by a and each @B by b. */
+static void expand(const char *tmpl, const char *a, const char *b, char *out, size_t len)
+{
+    size_t n = 0;
+    for (const char *t = tmpl; *t && n + 1 < len; t++) {
+        const char *sub = t[0] == '@' && t[1] == 'A' ? a : t[0] == '@' && t[1] == 'B' ? b : NULL;
+        if (sub) {
+            n += (size_t)snprintf(out + n, len - n, "%s", sub);
+            t++;
+        } else {
+            out[n++] = *t;
+        }
+    }
+    out[n < len ? n : len - 1] = '\0';
+}
+
+/* The addresses @A and @B of case i, into a and b. */
+static void make_addrs(int i, char *a, char *b, size_t len)
+{
+    b[0] = '\0';
+    if (cases[i].addrs == UNIX_PATHS) {
+        snprintf(a, len, "%s/%d-a.sock", tmpdir, i);
+        snprintf(b, len, "%s/%d-b.sock", tmpdir, i);
+    } else {
+        int type = cases[i].addrs == TCP_PORT ? SOCK_STREAM : SOCK_DGRAM;
+        snprintf(a, len, "%d", fn_free_port(type));
+        if (type == SOCK_DGRAM)
+            snprintf(b, len, "%d", fn_free_port(type));
+    }
+}
+
+/* Case i: nicvm's netdev against QEMU's. A stream link must be down before QEMU runs (a
+ * client retrying meanwhile) and come up once the two are connected; a datagram link is up
+ * from the start. Then the Linux guest behind QEMU answers. */
+START_TEST(peer_test)
+{
+    const struct peer_case *c = &cases[_i];
+    stop_qemu(); /* CK_FORK=no: the QEMU of a case that failed */
+    char a[160], b[160], mine[512], theirs[512];
+    make_addrs(_i, a, b, sizeof(a));
+    expand(c->mine, a, b, mine, sizeof(mine));
+    expand(c->theirs, a, b, theirs, sizeof(theirs));
     loop = evloop_create(); /* socket_fixture's loop */
     struct netdev *nd = socket_create(mine);
-    if (stream && strstr(mine, "connect=")) {
-        for (int i = 0; i < 20; i++) /* nobody listens yet: retries, link down */
-            evloop_run_once(loop, 20);
-        ck_assert(!netdev_link_up(nd));
-    }
-    struct runvm_proc q;
-    start_qemu(theirs, &q);
-    uint64_t end = fn_now_ms() + REPLY_TIMEOUT_MS;
-    while (stream && !netdev_link_up(nd) && fn_now_ms() < end)
+    for (int i = 0; c->link == NICVM_CLIENT && i < 20; i++) /* nobody listens yet: retries */
         evloop_run_once(loop, 20);
-    ck_assert_msg(netdev_link_up(nd), "%s: the link never came up", mine);
-    exchange_with_linux(nd);
-    struct runvm_result res;
-    runvm_stop(&q, &res);
-    runvm_free(&res);
+    ck_assert_msg(c->link == DGRAM || !netdev_link_up(nd), "%s: link up with no peer", c->name);
+    static struct runvm_proc q;
+    start_qemu(theirs, &q);
+    running = &q;
+    uint64_t end = fn_now_ms() + REPLY_TIMEOUT_MS;
+    while (c->link != DGRAM && !netdev_link_up(nd) && fn_now_ms() < end)
+        evloop_run_once(loop, 20);
+    ck_assert_msg(netdev_link_up(nd), "%s (%s): the link never came up", c->name, mine);
+    exchange_with_linux(nd, c->name);
+    stop_qemu();
     netdev_destroy(nd);
     evloop_destroy(loop);
-}
-
-/* The UDP mode against QEMU's `socket,udp=,localaddr=`: one datagram per frame. */
-START_TEST(udp_with_qemu)
-{
-    int pn = fn_free_port(SOCK_DGRAM), pq = fn_free_port(SOCK_DGRAM);
-    char mine[128], theirs[128];
-    snprintf(mine, sizeof(mine), "socket,id=s0,udp=127.0.0.1:%d,localaddr=127.0.0.1:%d", pq, pn);
-    snprintf(theirs, sizeof(theirs), "socket,id=n0,udp=127.0.0.1:%d,localaddr=127.0.0.1:%d", pn,
-             pq);
-    peer_case(mine, theirs, false);
-}
-END_TEST
-
-/* The stream mode (a 4-byte big-endian length per frame), one side listening. */
-static void stream_case(bool nicvm_listens)
-{
-    int p = fn_free_port(SOCK_STREAM);
-    const char *a = nicvm_listens ? "listen" : "connect", *b = nicvm_listens ? "connect" : "listen";
-    char mine[128], theirs[128];
-    snprintf(mine, sizeof(mine), "socket,id=s0,%s=127.0.0.1:%d", a, p);
-    snprintf(theirs, sizeof(theirs), "socket,id=n0,%s=127.0.0.1:%d", b, p);
-    peer_case(mine, theirs, true);
-}
-
-START_TEST(nicvm_listens_qemu_connects)
-{
-    stream_case(true);
-}
-END_TEST
-
-/* nicvm connects first and keeps retrying until QEMU listens. */
-START_TEST(nicvm_connects_before_qemu_listens)
-{
-    stream_case(false);
 }
 END_TEST
 
 static Suite *qemu_peer_suite(void)
 {
     Suite *s = suite_create("qemu_peer");
-    TCase *tc = tcase_create("socket");
+    TCase *tc = tcase_create("peers");
     tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, udp_with_qemu);
-    tcase_add_test(tc, nicvm_listens_qemu_connects);
-    tcase_add_test(tc, nicvm_connects_before_qemu_listens);
+    tcase_add_unchecked_fixture(tc, tmpdir_setup, tmpdir_teardown);
+    tcase_add_loop_test(tc, peer_test, 0, (int)(sizeof(cases) / sizeof(cases[0])));
     suite_add_tcase(s, tc);
     return s;
 }
