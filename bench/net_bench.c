@@ -1,13 +1,14 @@
-/* net_bench: throughput of nicvm's network layer (net/) between a fake NIC and the tap and
- * user (libslirp) backends, guest -> host (tx) and host -> guest (rx), with 64 B and 1500 B
- * UDP frames and 64 KiB TCP GSO frames, each case against the same work done with raw
- * syscalls in the same invocation. One JSON object per case on stdout; progress and a table
- * on stderr. bench/README.md says what each figure measures. This file: options, the case
- * table, output and main; net_bench.h names the other files. */
+/* net_bench: throughput of nicvm's network layer (net/) between a fake NIC and the tap, user
+ * (libslirp) and stream (unix socket) backends, guest -> host (tx) and host -> guest (rx),
+ * with 64 B and 1500 B UDP frames and 64 KiB TCP GSO frames, each case against the same work
+ * done with raw syscalls in the same invocation. One JSON object per case on stdout; progress
+ * and a table on stderr. bench/README.md says what each figure measures. This file: options,
+ * small helpers, the case table, output and main; net_bench.h names the other files. */
 #include "net_bench.h"
 
 #include "vmm/log.h"
 
+#include <errno.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -73,6 +74,48 @@ void nb_wait_fd(int fd, short events)
     poll(&p, 1, WAIT_MS);
 }
 
+uint32_t nb_get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* nb_put_seq: RFC 1624's eqn. 3, HC' = ~(~HC + ~m + m'), for each 16-bit half of the field. */
+void nb_put_seq(uint8_t *frame, size_t off, size_t csum, uint32_t v)
+{
+    uint32_t old = nb_get32(frame + off);
+    nb_put32(frame + off, v);
+    if (!csum)
+        return;
+    uint32_t s = (uint16_t) ~(frame[csum] << 8 | frame[csum + 1]);
+    s += (uint16_t) ~(old >> 16) + (uint16_t)~old + (v >> 16) + (v & 0xffff);
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    nb_put16(frame + csum, (uint16_t)~s ? (uint16_t)~s : 0xffff);
+}
+
+int nb_writev_all(int fd, const struct iovec *v, int n, size_t total, atomic_bool *stop)
+{
+    ssize_t k = writev(fd, v, n);
+    if (k == (ssize_t)total)
+        return 0; /* nearly always */
+    struct iovec rest[MAX_PIECES + 2];
+    memcpy(rest, v, (size_t)n * sizeof(*v));
+    struct iovec *p = rest;
+    for (;;) {
+        if (k < 0 && errno != EAGAIN && errno != EINTR)
+            return -errno;
+        for (; k > 0 && (size_t)k >= p->iov_len; p++, n--)
+            k -= (ssize_t)p->iov_len;
+        if (n == 0)
+            return 0;
+        if (k > 0)
+            *p = (struct iovec){(uint8_t *)p->iov_base + k, p->iov_len - (size_t)k};
+        if (g_stop || atomic_load(stop))
+            return -EINTR;
+        k = writev(fd, p, n);
+    }
+}
+
 /* --- the case table, output, main ------------------------------------------------------------ */
 
 static const struct bcase cases[] = {
@@ -89,6 +132,12 @@ static const struct bcase cases[] = {
     {"user", false, SIZE_GSO, false, true, case_user_tx, "send() on a loopback TCP socket"},
     {"user", true, 64, false, false, case_user_rx, "recvfrom() on a loopback UDP socket"},
     {"user", true, 1500, false, true, case_user_rx, "recvfrom() on a loopback UDP socket"},
+    {"stream", false, 64, false, false, case_stream, "writev() on a unix stream socket"},
+    {"stream", false, 1500, false, true, case_stream, "writev() on a unix stream socket"},
+    {"stream", false, SIZE_GSO, false, true, case_stream,
+     "writev() of the same segments on a unix stream socket"},
+    {"stream", true, 64, false, false, case_stream, "read() on a unix stream socket"},
+    {"stream", true, 1500, false, true, case_stream, "read() on a unix stream socket"},
 };
 
 static struct result g_results[MAX_RESULTS];
@@ -209,14 +258,15 @@ static void print_table(void)
 }
 
 static const char usage[] =
-    "usage: net_bench [--seconds N] [--rounds N] [--quick] [--only tap|user]\n"
+    "usage: net_bench [--seconds N] [--rounds N] [--quick] [--only tap|user|stream]\n"
     "                 [--match TEXT]\n"
     "  --seconds N  measured time per side of each case (default 2, quick 0.5)\n"
     "  --rounds N   nicvm and the reference alternate N times (default 2)\n"
     "  --quick      1500 B and 64 KiB cases only, 0.5 s each, 1 round\n"
-    "  --only B     only the tap or only the user backend\n"
+    "  --only B     only the tap, the user or the stream backend\n"
     "  --match TEXT only the cases whose name contains TEXT ('tap tx 64 KiB')\n"
-    "Needs root (network namespace, tap). JSON lines on stdout, table on stderr.\n";
+    "tap and user need root (network namespace, tap); without it they are skipped and\n"
+    "the stream cases still run. JSON lines on stdout, table on stderr.\n";
 
 /* parse_args: the command line into g_opt. Returns 0, 1 for --help, -1 when malformed. */
 static int parse_args(int argc, char **argv)
@@ -224,7 +274,7 @@ static int parse_args(int argc, char **argv)
     const struct bench_opt opts[] = {
         {"--quick", BENCH_OPT_FLAG, &g_opt.quick, 0, 0, NULL, NULL},
         {"--seconds", BENCH_OPT_DOUBLE, &g_opt.seconds, 0.05, 3600, NULL, &g_opt.seconds_given},
-        {"--only", BENCH_OPT_STR, &g_opt.only, 0, 0, "tap|user", NULL},
+        {"--only", BENCH_OPT_STR, &g_opt.only, 0, 0, "tap|user|stream", NULL},
         {"--rounds", BENCH_OPT_INT, &g_opt.rounds, 1, 100, NULL, NULL},
         {"--match", BENCH_OPT_STR, &g_opt.match, 0, 0, NULL, NULL},
     };
@@ -240,7 +290,17 @@ static int parse_args(int argc, char **argv)
     return 0;
 }
 
-static bool case_wanted(const struct bcase *c)
+/* g_root_skipped: the tap and user cases cannot run here (no root, no namespace or tap). */
+static bool g_root_skipped;
+
+/* needs_root: tap and user run in a network namespace of their own; stream needs nothing. */
+static bool needs_root(const struct bcase *c)
+{
+    return strcmp(c->backend, "stream") != 0;
+}
+
+/* case_selected: c is among the cases the command line asks for. */
+static bool case_selected(const struct bcase *c)
 {
     char name[64];
     case_name(c, name, sizeof(name));
@@ -248,7 +308,22 @@ static bool case_wanted(const struct bcase *c)
            (!g_opt.match || strstr(name, g_opt.match));
 }
 
-/* preflight: why this machine cannot run the benchmark, or NULL. */
+/* case_wanted: c is selected and can run here. */
+static bool case_wanted(const struct bcase *c)
+{
+    return case_selected(c) && !(g_root_skipped && needs_root(c));
+}
+
+/* selected_count: how many selected cases need root (root) or do not. */
+static int selected_count(bool root)
+{
+    int n = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        n += case_selected(&cases[i]) && needs_root(&cases[i]) == root;
+    return n;
+}
+
+/* preflight: why this machine cannot run the tap and user cases, or NULL. */
 static const char *preflight(void)
 {
     if (geteuid() != 0)
@@ -256,6 +331,27 @@ static const char *preflight(void)
     if ((!g_opt.only || strcmp(g_opt.only, "tap") == 0) && access("/dev/net/tun", R_OK | W_OK))
         return "no usable /dev/net/tun";
     return NULL;
+}
+
+/* root_setup: the namespace and tap for the tap and user cases, when any is selected. When
+ * they cannot run, prints the skipped line (bench/run shows it) and marks them skipped. */
+static void root_setup(void)
+{
+    static char why[160];
+    if (!selected_count(true))
+        return;
+    const char *skip = preflight();
+    if (!skip && ns_create(why, sizeof(why)) < 0)
+        skip = why;
+    if (!skip && (!g_opt.only || strcmp(g_opt.only, "tap") == 0) && tap_setup() < 0)
+        skip = "cannot set up the tap device " TAP_IF " in the namespace";
+    if (!skip)
+        return;
+    bench_json_begin("net");
+    bench_json_str("skipped", skip);
+    bench_json_end();
+    ns_destroy();
+    g_root_skipped = true;
 }
 
 static void install_signals(void)
@@ -304,27 +400,19 @@ int main(int argc, char **argv)
     if (rc)
         return bench_usage(rc, usage);
     log_set_level(LOG_WARN);
-    char why[160];
-    const char *skip = preflight();
-    if (!skip && ns_create(why, sizeof(why)) < 0)
-        skip = why;
-    if (!skip && (!g_opt.only || strcmp(g_opt.only, "tap") == 0) && tap_setup() < 0)
-        skip = "cannot set up the tap device " TAP_IF " in the namespace";
-    if (skip) {
-        bench_json_begin("net");
-        bench_json_str("skipped", skip);
-        bench_json_end();
-        ns_destroy();
+    root_setup();
+    if (g_root_skipped && !selected_count(false))
         return 0;
-    }
+    if (g_root_skipped)
+        nb_progress("skipping the tap and user cases; running the stream cases");
     install_signals();
     if (sched_getaffinity(0, sizeof(g_allowed), &g_allowed) == 0)
         g_opt.ncpu = CPU_COUNT(&g_allowed);
     else
         g_opt.ncpu = 1; /* unknown: pin nothing */
     nb_pin_cpu(0);
-    nb_progress("namespace %s, %.2f s per side in %d round(s), %d CPUs", g_ns, g_opt.seconds,
-                g_opt.rounds, g_opt.ncpu);
+    nb_progress("%s%s, %.2f s per side in %d round(s), %d CPUs", g_ns[0] ? "namespace " : "",
+                g_ns[0] ? g_ns : "no namespace", g_opt.seconds, g_opt.rounds, g_opt.ncpu);
     run_cases();
     ns_destroy();
     if (g_stop) {

@@ -1,7 +1,8 @@
 /* net_bench.h: what the files of net_bench share: its constants, the frames, the fake TCP
  * end, the helper threads, the fake NIC and the measurement of one side of a case
- * (net_bench.c runs the cases and reports them; net_bench_tap.c and net_bench_user.c are the
- * cases; the others are their tools). Built with _GNU_SOURCE (bench/CMakeLists.txt). */
+ * (net_bench.c runs the cases and reports them; net_bench_tap.c, net_bench_user.c and
+ * net_bench_stream.c are the cases; the others are their tools). Built with _GNU_SOURCE
+ * (bench/CMakeLists.txt). */
 #ifndef NICVM_NET_BENCH_H
 #define NICVM_NET_BENCH_H
 
@@ -49,7 +50,7 @@
 #define RAW_BUF     (NETDEV_VNET_HDR_LEN + NETDEV_MAX_FRAME)
 #define SIZE_GSO    65536 /* the nominal size of the GSO cases */
 #define FTCP_ISS    1000000u
-#define MAX_RESULTS 16
+#define MAX_RESULTS 24
 
 #define TCPFL_FIN 0x01
 #define TCPFL_SYN 0x02
@@ -132,6 +133,7 @@ struct side {
 };
 
 struct bcase;
+struct stream_case;
 
 struct result {
     const struct bcase *c;
@@ -144,7 +146,7 @@ struct result {
 };
 
 struct bcase {
-    const char *backend; /* "tap" or "user" */
+    const char *backend; /* "tap", "user" or "stream" */
     bool rx;
     unsigned size; /* 64, 1500 or SIZE_GSO */
     bool vnet_hdr; /* tap: vnet_hdr=on */
@@ -156,10 +158,11 @@ struct bcase {
 struct case_ctx {
     const struct bcase *c;
     struct result *r;
-    const struct frame *f; /* tap tx: the frame */
-    struct raw_tx *raw;    /* tap tx: the reference's writes */
-    unsigned offloads;     /* tap rx: TUN_F_* for both sides */
-    struct gen *drain;     /* user tx: the host-side receiver */
+    const struct frame *f;      /* tap tx: the frame */
+    struct raw_tx *raw;         /* tap tx: the reference's writes */
+    unsigned offloads;          /* tap rx: TUN_F_* for both sides */
+    struct gen *drain;          /* user tx: the host-side receiver */
+    struct stream_case *stream; /* stream: the frames, the listener (net_bench_stream.c) */
 };
 
 typedef void (*side_fn)(struct case_ctx *x);
@@ -184,7 +187,7 @@ struct nb_opts {
     double seconds, warmup; /* per side of a case (all rounds), and per round */
     int rounds;             /* nicvm and the reference alternate this many times */
     bool seconds_given, quick;
-    const char *only;  /* NULL, "tap" or "user" */
+    const char *only;  /* NULL, "tap", "user" or "stream" */
     const char *match; /* NULL, or a piece of the case names to run */
     int ncpu;
 };
@@ -206,6 +209,18 @@ void nb_pin_cpu(int cpu);
 
 /* nb_wait_fd: polls fd for events, at most WAIT_MS. */
 void nb_wait_fd(int fd, short events);
+
+/* nb_get32: the big-endian (network order) value at p. */
+uint32_t nb_get32(const uint8_t *p);
+
+/* nb_put_seq: the 32-bit sequence number v at frame + off, with the ones' complement checksum
+ * at frame + csum (0: none) adjusted to match, so that a frame stays valid (RFC 1624). */
+void nb_put_seq(uint8_t *frame, size_t off, size_t csum, uint32_t v);
+
+/* nb_writev_all: all total bytes of v[0..n) (n <= MAX_PIECES + 2) on a blocking fd with
+ * SO_SNDTIMEO, the rest again after a partial write or a timeout. Returns 0, -EINTR once
+ * *stop or g_stop is set, or -errno. */
+int nb_writev_all(int fd, const struct iovec *v, int n, size_t total, atomic_bool *stop);
 
 /* --- net_bench_ns.c: network namespace and tap device ---------------------------------------- */
 
@@ -320,11 +335,13 @@ void nb_side_run(const struct side *s, struct meas *m, struct result *r, const c
 /* nb_run_rounds: nicvm and ref alternately, g_opt.rounds times. */
 void nb_run_rounds(struct case_ctx *x, side_fn nicvm, side_fn ref);
 
-/* --- net_bench_tap.c and net_bench_user.c: the cases ----------------------------------------- */
+/* --- net_bench_tap.c, net_bench_user.c and net_bench_stream.c: the cases ------------------ */
 
+/* case_BACKEND_tx / case_BACKEND_rx: both sides of case c, rounds alternating, into r. */
 void case_tap_tx(const struct bcase *c, struct result *r);
 void case_tap_rx(const struct bcase *c, struct result *r);
 void case_user_tx(const struct bcase *c, struct result *r);
 void case_user_rx(const struct bcase *c, struct result *r);
+void case_stream(const struct bcase *c, struct result *r); /* tx and rx */
 
 #endif

@@ -155,6 +155,27 @@ class Report(unittest.TestCase):
                       "write() of the same segments on the same tap |", md)
         self.assertIn("| net | skipped: not root |", md)
 
+    def test_device_rows_stream(self):
+        """net_bench's stream cases: no vnet_hdr key (the backend has no header); a skipped line
+        for tap and user may come before them when net_bench runs without root."""
+        tx = {"bench": "net", "backend": "stream", "dir": "tx", "size": 65536, "offload": True,
+              "pps": 3500, "gbps": 1.8, "ratio": 0.9,
+              "ref": "writev() of the same segments on a unix stream socket"}
+        rx = {"bench": "net", "backend": "stream", "dir": "rx", "size": 64, "offload": False,
+              "pps": 20000000, "gbps": 10.24, "ratio": 0.95,
+              "ref": "read() on a unix stream socket"}
+        self.assertEqual(run.device_case(tx), "stream tx 65536 B TSO")
+        self.assertEqual(run.device_case(rx), "stream rx 64 B")
+        md = run.markdown({"host": "h", "date": "d", "nicvm": "a", "qemu": "q", "kernel": "k",
+                           "reps": 1, "jobs": 1, "cpus": 2, "pvm": False, "seconds": 1,
+                           "command": "c"}, [],
+                          [{"bench": "net", "skipped": "needs root"}, tx, rx], {"rows": []})
+        self.assertIn("| net | skipped: needs root |", md)
+        self.assertIn("| net | stream tx 65536 B TSO | 0.0035 | 1.8 | 0.9 | "
+                      "writev() of the same segments on a unix stream socket |", md)
+        self.assertIn("| net | stream rx 64 B | 20 | 10.2 | 0.95 | "
+                      "read() on a unix stream socket |", md)
+
     def test_iperf_table(self):
         rows = [{"nic": "e1000", "direction": "guest to host", "streams": 4,
                  "nicvm": {"min": 900.0, "median": 950.0, "raw": [900.0, 950.0, 990.0]},
